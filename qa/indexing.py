@@ -1,0 +1,235 @@
+"""Build, check and open the index: seeds -> passages -> vectors -> snapshot."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa import __version__
+from qa.chunking import Chunker, ModelLimit
+from qa.config import ChunkSettings, Settings
+from qa.documents import load_documents, seed_fingerprints
+from qa.embedding import Embedder, Vectors
+from qa.errors import CorruptIndexError, IndexLockedError, IndexMissingError, StaleIndexError
+from qa.retrieval.bm25 import BM25Index
+from qa.store.manifest import (
+    SCHEMA_VERSION,
+    ChunkingEntry,
+    DocumentEntry,
+    Manifest,
+    ModelEntry,
+    stale_reasons,
+)
+from qa.store.snapshot import (
+    DocumentInfo,
+    Snapshot,
+    current_build,
+    load_snapshot,
+    new_build_folder,
+    publish,
+    read_manifest,
+    write_snapshot,
+)
+from qa.store.vectors import FaissVectorStore
+from qa.types import Document, Passage
+
+log = logging.getLogger(__name__)
+
+# (stage, done, total): lets the CLI draw a progress bar without the core knowing rich.
+Progress = Callable[[str, int, int], None]
+LOCK_FILE = ".build.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSummary:
+    documents: int
+    passages: int
+    tokens: int
+    seconds: float
+    folder: Path
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def make_chunker(settings: ChunkSettings, embedder: Embedder) -> Chunker:
+    return Chunker(settings, ModelLimit(embedder.count_tokens, embedder.max_seq_length))
+
+
+def encode_batched(
+    embedder: Embedder, texts: list[str], batch_size: int, stage: str, progress: Progress
+) -> Vectors:
+    """Encode in batches into one preallocated array, reporting progress."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    progress(stage, 0, len(texts))
+    step = max(batch_size * 8, 1)
+    for begin in range(0, len(texts), step):
+        chunk = texts[begin : begin + step]
+        out[begin : begin + len(chunk)] = embedder.encode(chunk, batch_size=batch_size)
+        progress(stage, begin + len(chunk), len(texts))
+    return out
+
+
+def assemble(
+    documents: list[Document],
+    chunk_settings: ChunkSettings,
+    embedder: Embedder,
+    batch_size: int = 32,
+    progress: Progress = _noop,
+) -> Snapshot:
+    """Chunk, embed and index documents in memory, without touching the disk."""
+    chunker = make_chunker(chunk_settings, embedder)
+    passages: list[Passage] = []
+    for number, doc in enumerate(documents, 1):
+        passages.extend(chunker.chunk(doc))
+        progress("chunking", number, len(documents))
+    vectors = encode_batched(
+        embedder, [p.embedding_text for p in passages], batch_size, "embedding passages", progress
+    )
+    # Each distinct sentence is embedded once, then laid out passage by passage.
+    doc_text = {d.doc_id: d.text for d in documents}
+    unique: dict[tuple[str, int, int], int] = {}
+    order: list[int] = []
+    rows = [0]
+    for p in passages:
+        for s in p.sentences:
+            key = (p.doc_id, s.start, s.end)
+            order.append(unique.setdefault(key, len(unique)))
+        rows.append(len(order))
+    sentence_texts = [doc_text[d][s:e] for d, s, e in unique]
+    unique_vectors = encode_batched(
+        embedder, sentence_texts, batch_size, "embedding sentences", progress
+    )
+    sentence_vectors = (
+        unique_vectors[np.asarray(order, dtype=np.int64)] if order else unique_vectors
+    )
+    counts: dict[str, int] = {}
+    for p in passages:
+        counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
+    store = FaissVectorStore.build(vectors)
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        package_version=__version__,
+        built_at=Manifest.now(),
+        model=ModelEntry(
+            model_id=embedder.model_id,
+            weights_sha256=embedder.weights_hash,
+            dim=embedder.dim,
+            max_seq_length=embedder.max_seq_length,
+        ),
+        chunking=ChunkingEntry.of(chunk_settings),
+        vector_store=f"faiss:{store.spec}",
+        documents={
+            d.doc_id: DocumentEntry(path=d.path, sha256=d.sha256, passages=counts.get(d.doc_id, 0))
+            for d in documents
+        },
+        passages=len(passages),
+        tokens=sum(p.token_count for p in passages),
+        files={},
+    )
+    return Snapshot(
+        manifest=manifest,
+        documents={d.doc_id: DocumentInfo.of(d) for d in documents},
+        passages=passages,
+        vectors=store,
+        bm25=BM25Index.build([p.embedding_text for p in passages]),
+        sentence_vectors=sentence_vectors,
+        sentence_rows=rows,
+    )
+
+
+def _lock(settings: Settings) -> object:
+    from filelock import FileLock
+
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(settings.index_dir / LOCK_FILE), timeout=settings.lock_timeout_s)
+
+
+def build_index(settings: Settings, embedder: Embedder, progress: Progress = _noop) -> BuildSummary:
+    """Build from the seeds and publish atomically. Only one build runs at a time."""
+    from filelock import Timeout
+
+    started = time.perf_counter()
+    documents = load_documents(settings.seeds_dir, settings.project_root)  # fails before writing
+    lock = _lock(settings)
+    try:
+        lock.acquire()  # type: ignore[attr-defined]
+    except Timeout as exc:
+        raise IndexLockedError(
+            f"another `qa index` holds {settings.index_dir / LOCK_FILE}; "
+            f"gave up after {settings.lock_timeout_s:g}s"
+        ) from exc
+    try:
+        snapshot = assemble(documents, settings.chunking, embedder, settings.batch_size, progress)
+        temporary = new_build_folder(settings.index_dir)
+        write_snapshot(
+            temporary,
+            snapshot.manifest,
+            list(snapshot.documents.values()),
+            snapshot.passages,
+            snapshot.vectors,
+            snapshot.bm25,
+            snapshot.sentence_vectors,
+            snapshot.sentence_rows,
+        )
+        folder = publish(settings.index_dir, temporary)
+    finally:
+        lock.release()  # type: ignore[attr-defined]
+    return BuildSummary(
+        documents=len(documents),
+        passages=snapshot.manifest.passages,
+        tokens=snapshot.manifest.tokens,
+        seconds=time.perf_counter() - started,
+        folder=folder,
+    )
+
+
+def check_index(settings: Settings, embedder: Embedder | None = None) -> list[str]:
+    """Why the published index is unusable or stale; empty when it can be served."""
+    try:
+        folder = current_build(settings.index_dir)
+        manifest = read_manifest(folder)
+    except (IndexMissingError, CorruptIndexError) as exc:
+        return [str(exc)]
+    seeds = {
+        doc_id: DocumentEntry(path=path, sha256=sha)
+        for doc_id, (path, sha) in seed_fingerprints(
+            settings.seeds_dir, settings.project_root
+        ).items()
+    }
+    model_id = embedder.model_id if embedder else _configured_model_id(settings)
+    weights = embedder.weights_hash if embedder else None
+    return stale_reasons(manifest, seeds, settings.chunking, model_id, weights)
+
+
+def _configured_model_id(settings: Settings) -> str:
+    from qa.embedding import BUNDLED_MODEL_ID
+
+    return settings.model or BUNDLED_MODEL_ID
+
+
+def open_index(
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool,
+    notice: Callable[[str], None] = log.warning,
+    progress: Progress = _noop,
+) -> Snapshot:
+    """Load the published index, rebuilding it first if it is missing, stale or damaged."""
+    reasons = check_index(settings, embedder)
+    if not reasons:
+        try:
+            return load_snapshot(current_build(settings.index_dir))
+        except CorruptIndexError as exc:
+            reasons = [str(exc)]
+    if not rebuild:
+        raise StaleIndexError(reasons)
+    notice("rebuilding index: " + "; ".join(reasons))
+    summary = build_index(settings, embedder, progress)
+    return load_snapshot(summary.folder)

@@ -1,0 +1,66 @@
+"""Keyword search with bm25s: English stemming and stopwords, saved with the index."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import Stemmer
+
+BM25_DIR = "bm25"
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stopword-free, stemmed terms: the same for passages and questions."""
+    import bm25s
+
+    tokens: list[list[str]] = bm25s.tokenize(
+        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+    return tokens
+
+
+class BM25Index:
+    """A bm25s index whose document ``i`` is passage ``i``."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    @classmethod
+    def build(cls, texts: list[str]) -> BM25Index:
+        import bm25s
+
+        model = bm25s.BM25()
+        model.index(tokenize(texts), show_progress=False)
+        return cls(model)
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index:
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder / BM25_DIR), show_progress=False))
+
+    def save(self, folder: Path) -> list[str]:
+        target = folder / BM25_DIR
+        self._model.save(str(target), show_progress=False)
+        return sorted(p.relative_to(folder).as_posix() for p in target.iterdir())
+
+    def scores(self, question: str) -> npt.NDArray[np.float32]:
+        """BM25 score of every passage; all zeros when no term survives tokenizing."""
+        terms = tokenize([question])[0]
+        size = int(self._model.scores["num_docs"])
+        if not terms:
+            return np.zeros(size, dtype=np.float32)
+        return np.asarray(self._model.get_scores(terms), dtype=np.float32)

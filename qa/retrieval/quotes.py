@@ -1,0 +1,64 @@
+"""Pick the sentence (or two adjacent sentences) of a passage that best answers a question."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.embedding import Vectors
+from qa.retrieval.bm25 import tokenize
+from qa.types import Passage, Quote, Span
+
+# A neighbour joins the quote when it scores within this margin of the best sentence.
+PAIR_MARGIN = 0.03
+
+
+def lexical_scores(question_terms: set[str], sentence_terms: list[list[str]]) -> list[float]:
+    """Share of the question's stemmed content words that each sentence contains."""
+    if not question_terms:
+        return [0.0] * len(sentence_terms)
+    return [len(question_terms & set(terms)) / len(question_terms) for terms in sentence_terms]
+
+
+def sentence_scores(
+    method: str,
+    question_vector: Vectors | None,
+    question_terms: set[str],
+    sentence_vectors: Vectors | None,
+    sentence_texts: list[str],
+) -> list[float]:
+    """Score sentences by meaning (``dense``), shared words (``lexical``), or both (``blend``)."""
+    lexical = (
+        lexical_scores(question_terms, tokenize(sentence_texts)) if method != "dense" else None
+    )
+    dense: list[float] | None = None
+    if method != "lexical" and question_vector is not None and sentence_vectors is not None:
+        dense = [float(x) for x in sentence_vectors @ question_vector]
+    if dense is None:
+        return lexical or [0.0] * len(sentence_texts)
+    if lexical is None:
+        return dense
+    return [0.5 * d + 0.5 * s for d, s in zip(dense, lexical, strict=True)]
+
+
+def choose_quote(
+    passage: Passage,
+    document_text: str,
+    method: str,
+    question_vector: Vectors | None,
+    question_terms: set[str],
+    sentence_vectors: Vectors | None,
+) -> Quote:
+    spans = list(passage.sentences) or [Span(passage.start, passage.end)]
+    texts = [document_text[s.start : s.end] for s in spans]
+    if sentence_vectors is not None and len(sentence_vectors) != len(spans):
+        sentence_vectors = None
+    scores = sentence_scores(method, question_vector, question_terms, sentence_vectors, texts)
+    best = int(np.argmax(scores))
+    first = last = best
+    neighbours = [i for i in (best - 1, best + 1) if 0 <= i < len(spans)]
+    if neighbours:
+        runner = max(neighbours, key=lambda i: scores[i])
+        if scores[runner] >= scores[best] - PAIR_MARGIN:
+            first, last = min(best, runner), max(best, runner)
+    start, end = spans[first].start, spans[last].end
+    return Quote(text=document_text[start:end], start=start, end=end)

@@ -1,0 +1,189 @@
+"""The application object: an index and a model loaded once, asked many questions.
+
+The CLI and the HTTP API both call ``QAService``; neither ranks anything itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.config import RETRIEVERS, QuoteMethod, RetrieverName, Settings
+from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
+from qa.errors import InvalidQuestionError, NotFoundError
+from qa.indexing import Progress, open_index
+from qa.retrieval.bm25 import tokenize
+from qa.retrieval.dedupe import distinct
+from qa.retrieval.fusion import Fused, combine
+from qa.retrieval.quotes import choose_quote
+from qa.retrieval.rankers import bm25_candidates, dense_candidates
+from qa.store.snapshot import DocumentInfo, Snapshot
+from qa.types import Answer, Explain, Hit, Passage
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    """Ranking knobs; defaults come from ``Settings``."""
+
+    retriever: RetrieverName = "hybrid"
+    candidates: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    quote_method: QuoteMethod = "blend"
+    abstain_threshold: float = 0.25
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SearchOptions:
+        return cls(
+            retriever=settings.retriever,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight,
+            bm25_weight=settings.bm25_weight,
+            quote_method=settings.quote_method,
+            abstain_threshold=settings.abstain_threshold,
+        )
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(settings.model, settings.torch_threads)
+
+
+class QAService:
+    """Answers questions from one snapshot; swap the snapshot to serve a new index."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        snapshot: Snapshot,
+        options: SearchOptions | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.snapshot = snapshot
+        self.options = options or SearchOptions.from_settings(settings)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        rebuild: bool | None = None,
+        notice: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
+    ) -> QAService:
+        embedder = embedder or load_embedder(settings)
+        allow = settings.auto_rebuild if rebuild is None else rebuild
+        kwargs: dict[str, object] = {}
+        if notice is not None:
+            kwargs["notice"] = notice
+        if progress is not None:
+            kwargs["progress"] = progress
+        snapshot = open_index(settings, embedder, allow, **kwargs)  # type: ignore[arg-type]
+        return cls(settings, embedder, snapshot)
+
+    # -- validation ---------------------------------------------------------------
+
+    def validate(self, question: str, k: int, retriever: str) -> str:
+        cleaned = question.strip()
+        if not cleaned:
+            raise InvalidQuestionError("question must not be empty")
+        if not 1 <= k <= self.settings.max_k:
+            raise InvalidQuestionError(f"k must be between 1 and {self.settings.max_k}, got {k}")
+        if retriever not in RETRIEVERS:
+            raise InvalidQuestionError(
+                f"retriever must be one of {', '.join(RETRIEVERS)}, got {retriever!r}"
+            )
+        return cleaned
+
+    # -- queries ------------------------------------------------------------------
+
+    def encode_question(self, question: str) -> Vectors:
+        vector: Vectors = self.embedder.encode([question])[0]
+        return vector
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        retriever: str | None = None,
+        include_low_confidence: bool = False,
+        question_vector: Vectors | None = None,
+    ) -> Answer:
+        started = time.perf_counter()
+        k = self.settings.default_k if k is None else k
+        name = retriever or self.options.retriever
+        cleaned = self.validate(question, k, name)
+        vector = self.encode_question(cleaned) if question_vector is None else question_vector
+        hits, confident = self.search(cleaned, vector, k, name)
+        answered = confident and bool(hits)
+        if not answered and not include_low_confidence:
+            hits = []
+        return Answer(
+            question=question,
+            answered=answered,
+            hits=tuple(hits),
+            took_ms=(time.perf_counter() - started) * 1000,
+            retriever=name,
+        )
+
+    def search(
+        self, question: str, vector: Vectors, k: int, retriever: str
+    ) -> tuple[list[Hit], bool]:
+        """Ranked, de-duplicated hits with quotes, and whether the best one is confident."""
+        snap, opts = self.snapshot, self.options
+        depth = max(opts.candidates, k * 4)
+        dense = dense_candidates(snap.vectors, vector[np.newaxis, :], depth)[0]
+        bm25 = bm25_candidates(snap.bm25, question, depth)
+        ranking = combine(dense, bm25, retriever, opts.rrf_k, opts.dense_weight, opts.bm25_weight)
+        chosen = list(distinct(((f, snap.passages[f.index]) for f in ranking), k))
+        confident = bool(dense) and dense[0].score >= opts.abstain_threshold
+        terms = set(tokenize([question])[0])
+        hits = [
+            self._hit(rank, fused, passage, vector, terms)
+            for rank, (fused, passage) in enumerate(chosen, 1)
+        ]
+        return hits, confident
+
+    def _hit(
+        self, rank: int, fused: Fused, passage: Passage, vector: Vectors, terms: set[str]
+    ) -> Hit:
+        snap = self.snapshot
+        quote = choose_quote(
+            passage,
+            snap.documents[passage.doc_id].text,
+            self.options.quote_method,
+            vector,
+            terms,
+            snap.sentence_block(fused.index),
+        )
+        explain = Explain(
+            dense_score=fused.dense.score if fused.dense else None,
+            dense_rank=fused.dense.rank if fused.dense else None,
+            bm25_score=fused.bm25.score if fused.bm25 else None,
+            bm25_rank=fused.bm25.rank if fused.bm25 else None,
+            fused_score=fused.score,
+        )
+        return Hit(rank=rank, score=fused.score, passage=passage, quote=quote, explain=explain)
+
+    # -- lookups ------------------------------------------------------------------
+
+    def passage(self, passage_id: str) -> Passage:
+        index = self.snapshot.by_id.get(passage_id)
+        if index is None:
+            raise NotFoundError(f"no passage with id {passage_id!r}")
+        return self.snapshot.passages[index]
+
+    def documents(self) -> list[DocumentInfo]:
+        return list(self.snapshot.documents.values())
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        doc = self.snapshot.documents.get(doc_id)
+        if doc is None:
+            raise NotFoundError(f"no document with id {doc_id!r}")
+        return doc

@@ -1,0 +1,1 @@
+"""Persistence of a built index: vectors, passages, BM25 and the manifest."""

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     request_timeout_s: float = Field(30.0, gt=0)
     cache_size: int = Field(1024, ge=0)
+    batch_wait_ms: float = Field(2.0, ge=0, le=100, description="Micro-batch gathering window.")
+    max_batch: int = Field(32, ge=1, le=1024, description="Most questions per model call.")
+    encoder_backend: Literal["torch", "onnx"] = "torch"
+
+    # Where vectors and passages live: "faiss" (files in index_dir, the default),
+    # "milvus:///abs/path/file.db" (Milvus Lite, embedded) or "milvus://host:port".
+    vector_store: str = "faiss"
+    milvus_collection_prefix: str = Field("qa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
     auto_rebuild: bool = True
     lock_timeout_s: float = Field(

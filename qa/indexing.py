@@ -35,7 +35,7 @@ from qa.store.snapshot import (
     read_manifest,
     write_snapshot,
 )
-from qa.store.vectors import FaissVectorStore
+from qa.store.vectors import FaissVectorStore, choose_index_spec
 from qa.types import Document, Passage
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def assemble(
     counts: dict[str, int] = {}
     for p in passages:
         counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
-    store = FaissVectorStore.build(vectors)
+    store = FaissVectorStore.build(vectors, choose_index_spec(len(vectors)))
     manifest = Manifest(
         schema_version=SCHEMA_VERSION,
         package_version=__version__,

@@ -1,0 +1,216 @@
+"""Micro-batching: many concurrent questions, one model call.
+
+The model costs about the same to encode one short question as to encode eight
+(the fixed cost of a forward pass dominates), so under concurrency the server
+gathers the questions that arrive together and encodes them in one call. The
+work runs on one dedicated thread, so batches never compete with each other for
+the two cores, and the event loop stays free to accept requests meanwhile.
+
+Waiting is adaptive: a lone question is encoded at once (no added latency for a
+single client); only after a batch of more than one, i.e. under load, does the
+batcher wait up to ``wait_ms`` for more questions to join the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from qa.cache import AnswerCache, cache_key
+from qa.service import QAService
+from qa.types import Answer
+
+log = logging.getLogger(__name__)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class MicroBatcher(Generic[In, Out]):
+    """Gathers concurrent ``submit`` calls into batches for one handler call.
+
+    Result ``i`` of the handler goes to the caller that submitted input ``i`` of
+    that batch, and to no one else; a handler that returns the wrong number of
+    results fails the whole batch rather than guess.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[list[In]], Sequence[Out | BaseException]],
+        max_batch: int = 32,
+        wait_ms: float = 2.0,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._handler = handler
+        self.max_batch = max_batch
+        self.wait_s = max(wait_ms, 0.0) / 1000
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._last_size = 0
+        self.batch_sizes: Counter[int] = Counter()
+
+    async def submit(self, item: In) -> Out:
+        """Queue ``item`` and wait for its own result."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._executor = self._executor or ThreadPoolExecutor(1, "qa-batch")
+            self._task = loop.create_task(self._run(), name="qa-micro-batcher")
+        assert self._queue is not None
+        future: asyncio.Future[Out] = loop.create_future()
+        await self._queue.put((item, future))
+        return await future
+
+    def _drain(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        assert self._queue is not None
+        while len(batch) < self.max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+
+    async def _gather(self) -> list[tuple[In, asyncio.Future[Out]]]:
+        assert self._queue is not None
+        batch = [await self._queue.get()]
+        self._drain(batch)
+        if self.wait_s > 0 and self._last_size > 1:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.wait_s
+            while len(batch) < self.max_batch:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+                self._drain(batch)
+        return [(item, future) for item, future in batch if not future.done()]
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            self._last_size = len(batch)
+            self.batch_sizes[len(batch)] += 1
+            inputs = [item for item, _ in batch]
+            try:
+                results = await loop.run_in_executor(self._executor, self._handler, inputs)
+                if len(results) != len(batch):
+                    raise RuntimeError(
+                        f"batch handler returned {len(results)} results for {len(batch)} inputs"
+                    )
+            except Exception as exc:
+                log.exception("micro-batch of %d failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller went away (timeout, disconnect)
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        """Stop the collector and the worker thread; pending callers get cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._queue is not None:
+            while not self._queue.empty():
+                _, future = self._queue.get_nowait()
+                future.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One validated ``ask`` call waiting for its batch."""
+
+    text: str  # as asked, echoed in the answer
+    cleaned: str  # what is encoded and searched
+    k: int
+    retriever: str
+    include_low_confidence: bool
+
+
+class FastAsk:
+    """The query path for the HTTP server: cache, then micro-batched encoding, then search.
+
+    ``ask`` returns exactly what ``QAService.ask`` would; only the route differs.
+    """
+
+    def __init__(
+        self,
+        service: QAService,
+        cache: AnswerCache | None = None,
+        max_batch: int | None = None,
+        wait_ms: float | None = None,
+    ) -> None:
+        settings = service.settings
+        self.service = service
+        self.cache = cache if cache is not None else AnswerCache(settings.cache_size)
+        self.batcher: MicroBatcher[Question, Answer] = MicroBatcher(
+            self._answer_batch,
+            max_batch=settings.max_batch if max_batch is None else max_batch,
+            wait_ms=settings.batch_wait_ms if wait_ms is None else wait_ms,
+        )
+
+    async def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        retriever: str | None = None,
+        include_low_confidence: bool = False,
+    ) -> Answer:
+        service = self.service
+        k = service.settings.default_k if k is None else k
+        name = retriever or service.options.retriever
+        cleaned = service.validate(question, k, name)  # bad input fails before queueing
+        key = cache_key(cleaned, k, name, include_low_confidence)
+        cached = self.cache.get(service.snapshot, key)
+        if cached is not None:
+            return dataclasses.replace(cached, question=question)
+        return await self.batcher.submit(
+            Question(question, cleaned, k, name, include_low_confidence)
+        )
+
+    def _answer_batch(self, questions: list[Question]) -> list[Answer | BaseException]:
+        """Encode every question in one model call, then answer each with its own vector."""
+        service = self.service
+        snapshot = service.snapshot  # one snapshot for the whole batch, even during a swap
+        vectors = service.embedder.encode(
+            [q.cleaned for q in questions], batch_size=max(len(questions), 1)
+        )
+        out: list[Answer | BaseException] = []
+        for q, vector in zip(questions, vectors, strict=True):
+            try:
+                answer = service.ask(
+                    q.text, q.k, q.retriever, q.include_low_confidence, question_vector=vector
+                )
+            except Exception as exc:  # one bad question must not fail its batch-mates
+                out.append(exc)
+                continue
+            if service.snapshot is snapshot:  # not swapped meanwhile
+                key = cache_key(q.cleaned, q.k, q.retriever, q.include_low_confidence)
+                self.cache.put(snapshot, key, answer)
+            out.append(answer)
+        return out
+
+    async def close(self) -> None:
+        await self.batcher.close()

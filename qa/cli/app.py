@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qa.cli import ask, build
+from qa.cli import ask, build, evaluate
 
 app = typer.Typer(
     name="qa",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.command("ask")(ask.ask)
 app.command("index")(build.index)
+app.command("eval")(evaluate.evaluate)
 
 
 def main() -> None:

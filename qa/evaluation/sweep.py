@@ -1,0 +1,168 @@
+"""Grid search over chunking and fusion settings on the labelled questions.
+
+One model is loaded once; each chunking is assembled in memory once (and kept in
+``snapshots`` so a caller can sweep again cheaply); fusion settings only change
+the ``SearchOptions`` of a service over the same snapshot. The saved index is
+never touched.
+
+From Python::
+
+    grid = SweepGrid(chunk_tokens=(96, 128), overlap=(0, 1), rrf_k=(20, 60))
+    rows = sweep(documents, embedder, questions, grid, settings)
+    best(rows, "ndcg", "hybrid")
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qa.config import RETRIEVERS, ChunkSettings, Settings
+from qa.embedding import Embedder
+from qa.evaluation.labels import Labelled, Question, locate
+from qa.evaluation.runner import (
+    DEFAULT_K,
+    RetrieverMetrics,
+    evaluate_questions,
+    options_with,
+    variant_service,
+)
+from qa.indexing import Progress, assemble
+from qa.service import SearchOptions
+from qa.store.snapshot import Snapshot
+from qa.types import Document
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepGrid:
+    """The values to try. Fusion settings apply to the hybrid retriever only."""
+
+    chunk_tokens: tuple[int, ...] = (64, 96, 128, 192, 256)
+    overlap: tuple[int, ...] = (0, 1, 2)
+    rrf_k: tuple[int, ...] = (60,)
+    weights: tuple[tuple[float, float], ...] = ((1.0, 1.0),)  # (dense, bm25)
+    retrievers: tuple[str, ...] = RETRIEVERS
+
+    def chunkings(self) -> list[tuple[int, int]]:
+        return list(itertools.product(self.chunk_tokens, self.overlap))
+
+    def fusions(self) -> list[tuple[int, float, float]]:
+        return [(k, d, b) for k in self.rrf_k for d, b in self.weights]
+
+    @property
+    def size(self) -> int:
+        """How many rows the sweep will produce."""
+        plain = sum(1 for r in self.retrievers if r != "hybrid")
+        hybrid = len(self.fusions()) if "hybrid" in self.retrievers else 0
+        return len(self.chunkings()) * (plain + hybrid)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRow:
+    chunk_tokens: int
+    overlap: int
+    retriever: str
+    rrf_k: int | None  # None: not a fused ranking
+    dense_weight: float | None
+    bm25_weight: float | None
+    passages: int
+    metrics: RetrieverMetrics
+
+    def flat(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "chunk_tokens": self.chunk_tokens,
+            "overlap": self.overlap,
+            "retriever": self.retriever,
+            "rrf_k": self.rrf_k,
+            "dense_weight": self.dense_weight,
+            "bm25_weight": self.bm25_weight,
+            "passages": self.passages,
+        }
+        metrics = self.metrics.flat()
+        metrics.pop("retriever")
+        return {**record, **metrics}
+
+
+SnapshotCache = dict[tuple[int, int, str], Snapshot]
+
+
+def sweep(
+    documents: list[Document],
+    embedder: Embedder,
+    questions: Sequence[Question | Labelled],
+    grid: SweepGrid | None = None,
+    settings: Settings | None = None,
+    k: int = DEFAULT_K,
+    snapshots: SnapshotCache | None = None,
+    progress: Progress = _noop,
+) -> list[SweepRow]:
+    """Evaluate every chunking × fusion setting of ``grid``; one row per retriever variant."""
+    grid = grid or SweepGrid()
+    settings = settings or Settings()
+    snapshots = {} if snapshots is None else snapshots
+    texts = {d.doc_id: d.text for d in documents}
+    plain = [q for q in questions if isinstance(q, Question)]
+    located = iter(locate(plain, texts))  # fails before any embedding work
+    labels = [next(located) if isinstance(q, Question) else q for q in questions]
+    base = SearchOptions.from_settings(settings)
+    rows: list[SweepRow] = []
+    chunkings = grid.chunkings()
+    for number, (chunk_tokens, overlap) in enumerate(chunkings, 1):
+        chunking = ChunkSettings(chunk_tokens, overlap, settings.encoding)
+        key = (chunk_tokens, overlap, settings.encoding)
+        if key not in snapshots:
+            snapshots[key] = assemble(documents, chunking, embedder, settings.batch_size)
+        snapshot = snapshots[key]
+        service = variant_service(
+            settings, embedder, documents, chunk_tokens, overlap, base, snapshot=snapshot
+        )
+        plain_names = [r for r in grid.retrievers if r != "hybrid"]
+        if plain_names:
+            result = evaluate_questions(service, labels, plain_names, k)
+            rows.extend(
+                SweepRow(
+                    chunk_tokens,
+                    overlap,
+                    name,
+                    None,
+                    None,
+                    None,
+                    len(snapshot.passages),
+                    result.metrics[name],
+                )
+                for name in plain_names
+            )
+        if "hybrid" in grid.retrievers:
+            for rrf_k, dense_weight, bm25_weight in grid.fusions():
+                service.options = options_with(
+                    base, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
+                )
+                result = evaluate_questions(service, labels, ["hybrid"], k)
+                rows.append(
+                    SweepRow(
+                        chunk_tokens,
+                        overlap,
+                        "hybrid",
+                        rrf_k,
+                        dense_weight,
+                        bm25_weight,
+                        len(snapshot.passages),
+                        result.metrics["hybrid"],
+                    )
+                )
+        progress("sweeping chunkings", number, len(chunkings))
+    return rows
+
+
+def best(rows: Sequence[SweepRow], metric: str = "ndcg", retriever: str | None = None) -> SweepRow:
+    """The row with the highest ``metric`` (a key of ``RetrieverMetrics.flat()``)."""
+    pool = [r for r in rows if retriever is None or r.retriever == retriever]
+    if not pool:
+        raise ValueError(f"no sweep rows for retriever {retriever!r}")
+    return max(pool, key=lambda r: float(r.metrics.flat()[metric]))

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qa.cli import ask, build, evaluate
+from qa.cli import ask, build, evaluate, serve
 
 app = typer.Typer(
     name="qa",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command("ask")(ask.ask)
 app.command("index")(build.index)
 app.command("eval")(evaluate.evaluate)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -1,0 +1,132 @@
+"""Request and response models of the HTTP API (the answer itself is ``qa.schemas``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from qa.config import RetrieverName
+from qa.schemas import CitationOut, citation_out
+from qa.store.snapshot import DocumentInfo
+from qa.types import Passage
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+# The upper bound comes from Settings.max_question_chars and is checked by the route,
+# so the limit stays configurable; the app patches it into the OpenAPI schema.
+Question = Annotated[str, AfterValidator(_not_blank)]
+
+
+class AskRequest(BaseModel):
+    """``POST /ask``. Unknown fields and wrong types are rejected rather than guessed at."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [{"question": "Is the Sino-Russian relationship an alliance?", "k": 5}]
+        },
+    )
+
+    question: Question = Field(
+        description="The question, at most QA_MAX_QUESTION_CHARS (1000) characters.",
+        examples=["Is the Sino-Russian relationship an alliance?"],
+    )
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many passages, 1..QA_MAX_K (50). Default: QA_DEFAULT_K (5).",
+        examples=[5],
+    )
+    retriever: RetrieverName | None = Field(
+        default=None, description="Ranking method. Default: QA_RETRIEVER (hybrid)."
+    )
+    include_low_confidence: bool = Field(
+        default=False,
+        description="Return the best passages even when the service abstains (answered=false).",
+    )
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    """``/readyz``: whether the service answers, and whether its index is out of date."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ready": True,
+                    "status": "ready",
+                    "stale": False,
+                    "reasons": [],
+                    "error": None,
+                    "documents": 1,
+                    "passages": 120,
+                    "index_built_at": "2026-11-28T19:34:28Z",
+                }
+            ]
+        }
+    )
+
+    ready: bool
+    status: Literal["loading", "ready", "failed"]
+    stale: bool = Field(description="The served index no longer matches seeds/ or the settings.")
+    reasons: list[str] = Field(description="Why the index is stale; empty when it is current.")
+    error: str | None = Field(default=None, description="Why loading failed.")
+    documents: int | None = None
+    passages: int | None = None
+    index_built_at: str | None = None
+
+
+class DocumentOut(BaseModel):
+    id: str = Field(examples=["china-russia-relations-in-the-age-of-trump"])
+    title: str
+    path: str = Field(description="Relative to the project root.", examples=["seeds/essay.txt"])
+    sha256: str
+    length: int = Field(description="Length of the text in characters.")
+
+    @classmethod
+    def of(cls, doc: DocumentInfo) -> DocumentOut:
+        return cls(
+            id=doc.doc_id, title=doc.title, path=doc.path, sha256=doc.sha256, length=doc.length
+        )
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentOut]
+
+
+class SpanOut(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0, description="Exclusive.")
+    text: str = Field(description="Exactly the document text from start to end.")
+
+
+class DocumentDetail(DocumentOut):
+    span: SpanOut | None = Field(default=None, description="Present when start or end is given.")
+    text: str | None = Field(default=None, description="The whole text, with ?full=true.")
+
+
+class PassageResponse(BaseModel):
+    id: str = Field(examples=["3f2a9c0d1b4e5f67"])
+    text: str
+    tokens: int
+    citation: CitationOut
+
+    @classmethod
+    def of(cls, passage: Passage) -> PassageResponse:
+        return cls(
+            id=passage.passage_id,
+            text=passage.text,
+            tokens=passage.token_count,
+            citation=citation_out(passage),
+        )

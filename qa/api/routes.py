@@ -1,0 +1,260 @@
+"""Thin routes: validate, call ``QAService`` off the event loop, shape the answer.
+
+Domain errors are not caught here; ``qa.api.errors`` maps them to status codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from qa.api.errors import RETRY_AFTER_S, ApiError, invalid, responses
+from qa.api.models import (
+    AskRequest,
+    DocumentDetail,
+    DocumentList,
+    DocumentOut,
+    HealthResponse,
+    PassageResponse,
+    Question,
+    ReadyResponse,
+    SpanOut,
+)
+from qa.api.state import AppState
+from qa.config import RetrieverName
+from qa.schemas import AskResponse
+from qa.service import QAService
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+router = APIRouter()
+
+
+def get_state(request: Request) -> AppState:
+    return cast(AppState, request.app.state.qa)
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_service(state: StateDep) -> QAService:
+    """The loaded service; 503 with Retry-After until the lifespan has loaded it."""
+    return state.require_service()
+
+
+ServiceDep = Annotated[QAService, Depends(get_service)]
+
+
+# -- questions ------------------------------------------------------------------------
+
+
+async def _answer(
+    state: StateDep,
+    service: QAService,
+    question: str,
+    k: int | None,
+    retriever: RetrieverName | None,
+    include_low_confidence: bool,
+    where: str,
+    field: str,
+) -> AskResponse:
+    settings = state.settings
+    if len(question) > settings.max_question_chars:
+        raise invalid(
+            field,
+            f"must be at most {settings.max_question_chars} characters, got {len(question)}",
+            where,
+        )
+    if k is not None and not 1 <= k <= settings.max_k:
+        raise invalid("k", f"must be between 1 and {settings.max_k}, got {k}", where)
+    answer = await state.run(service.ask, question, k, retriever, include_low_confidence)
+    state.metrics.questions.labels("true" if answer.answered else "false").inc()
+    state.metrics.passages.inc(len(answer.hits))
+    return AskResponse.of(answer)
+
+
+@router.post(
+    "/ask",
+    response_model=AskResponse,
+    tags=["questions"],
+    summary="Answer a question with cited passages",
+    responses=responses(400, 413, 422, 503, 504),
+)
+async def ask_post(body: AskRequest, state: StateDep, service: ServiceDep) -> AskResponse:
+    """The passages that answer the question, best first, each with its citation and quote.
+
+    ``answered`` is false when no passage is similar enough: the service abstains and
+    returns no passages unless ``include_low_confidence`` is set.
+    """
+    return await _answer(
+        state,
+        service,
+        body.question,
+        body.k,
+        body.retriever,
+        body.include_low_confidence,
+        where="body",
+        field="question",
+    )
+
+
+@router.get(
+    "/ask",
+    response_model=AskResponse,
+    tags=["questions"],
+    summary="Answer a question (query-string form)",
+    responses=responses(413, 422, 503, 504),
+)
+async def ask_get(
+    state: StateDep,
+    service: ServiceDep,
+    q: Annotated[
+        Question,
+        Query(
+            description="The question.", examples=["Is the Sino-Russian relationship an alliance?"]
+        ),
+    ],
+    k: Annotated[int | None, Query(ge=1, description="How many passages (default 5).")] = None,
+    retriever: Annotated[RetrieverName | None, Query(description="Ranking method.")] = None,
+    include_low_confidence: Annotated[
+        bool, Query(description="Return passages even when abstaining.")
+    ] = False,
+) -> AskResponse:
+    """Same as ``POST /ask``."""
+    return await _answer(
+        state, service, q, k, retriever, include_low_confidence, where="query", field="q"
+    )
+
+
+# -- passages and documents ---------------------------------------------------------------
+
+
+@router.get(
+    "/passages/{passage_id}",
+    response_model=PassageResponse,
+    tags=["collection"],
+    summary="One passage with its citation",
+    responses=responses(404, 413, 422, 503),
+)
+async def passage(passage_id: str, state: StateDep, service: ServiceDep) -> PassageResponse:
+    found = service.passage(passage_id)
+    state.metrics.passages.inc()
+    return PassageResponse.of(found)
+
+
+@router.get(
+    "/documents",
+    response_model=DocumentList,
+    tags=["collection"],
+    summary="The documents in the index",
+    responses=responses(413, 503),
+)
+async def documents(service: ServiceDep) -> DocumentList:
+    return DocumentList(documents=[DocumentOut.of(d) for d in service.documents()])
+
+
+@router.get(
+    "/documents/{doc_id}",
+    response_model=DocumentDetail,
+    tags=["collection"],
+    summary="One document's metadata, and optionally a span of its text",
+    responses=responses(404, 413, 422, 503),
+)
+async def document(
+    doc_id: str,
+    service: ServiceDep,
+    start: Annotated[int | None, Query(ge=0, description="Span start (default 0).")] = None,
+    end: Annotated[
+        int | None, Query(ge=0, description="Span end, exclusive (default: length).")
+    ] = None,
+    full: Annotated[bool, Query(description="Include the whole text.")] = False,
+) -> DocumentDetail:
+    """With ``start``/``end``, ``span.text`` is exactly ``text[start:end]``, to verify a citation.
+
+    A span outside the document (``end < start`` or ``end > length``) is a 422.
+    """
+    doc = service.document(doc_id)
+    span = None
+    if start is not None or end is not None:
+        lo = 0 if start is None else start
+        hi = doc.length if end is None else end
+        if hi < lo or hi > doc.length:
+            raise ApiError(
+                422,
+                "invalid_span",
+                f"span [{lo}, {hi}) is outside document {doc_id!r} of length {doc.length}",
+            )
+        span = SpanOut(start=lo, end=hi, text=doc.text[lo:hi])
+    meta = DocumentOut.of(doc)
+    return DocumentDetail(**meta.model_dump(), span=span, text=doc.text if full else None)
+
+
+# -- operations -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/healthz",
+    response_model=HealthResponse,
+    tags=["operations"],
+    summary="Liveness: the process answers",
+    responses=responses(413),
+)
+async def healthz() -> HealthResponse:
+    return HealthResponse()
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    tags=["operations"],
+    summary="Readiness: 200 once the model and index are loaded, 503 before",
+    responses={
+        503: {"model": ReadyResponse, "description": "Still loading, or loading failed."},
+        **responses(413),
+    },
+)
+async def readyz(state: StateDep, response: Response) -> ReadyResponse:
+    """Also reports whether the served index is stale (seeds or settings changed), and why."""
+    service = state.service
+    reasons = await state.stale_reasons() if service is not None else []
+    body = ReadyResponse(
+        ready=service is not None,
+        status=state.phase,
+        stale=bool(reasons),
+        reasons=reasons,
+        error=state.error,
+        documents=len(service.snapshot.documents) if service else None,
+        passages=len(service.snapshot.passages) if service else None,
+        index_built_at=service.snapshot.manifest.built_at if service else None,
+    )
+    if service is None:
+        response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return body
+
+
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **responses(413),
+    },
+)
+async def metrics(state: StateDep) -> Response:
+    return Response(state.metrics.render(), media_type=METRICS_MEDIA_TYPE)
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    """The web page: static HTML whose script calls the JSON API."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")

@@ -5,8 +5,14 @@ Typical use from Python::
     from qa.evaluation import load_questions, evaluate_questions
     result = evaluate_questions(service, load_questions(path), ["dense", "bm25", "hybrid"])
     result.metrics["hybrid"].hit_at[5]
+
+    rows = sweep(documents, embedder, questions, SweepGrid(chunk_tokens=(96, 128)), settings)
+    best(rows, "ndcg", "hybrid").flat()
+
+    run_beir(Path("../shared/benchmarks/scifact"), embedder, settings.chunking, settings.cache_dir)
 """
 
+from qa.evaluation.beir import BeirResult, run_beir
 from qa.evaluation.labels import EvaluationError, Labelled, Question, load_questions, locate
 from qa.evaluation.runner import (
     EvalResult,
@@ -16,17 +22,24 @@ from qa.evaluation.runner import (
     options_with,
     variant_service,
 )
+from qa.evaluation.sweep import SweepGrid, SweepRow, best, sweep
 
 __all__ = [
+    "BeirResult",
     "EvalResult",
     "EvaluationError",
     "Labelled",
     "Outcome",
     "Question",
     "RetrieverMetrics",
+    "SweepGrid",
+    "SweepRow",
+    "best",
     "evaluate_questions",
     "load_questions",
     "locate",
     "options_with",
+    "run_beir",
+    "sweep",
     "variant_service",
 ]

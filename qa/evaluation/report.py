@@ -218,12 +218,14 @@ def write_sweep_report(rows: Sequence[SweepRow], folder: Path, metric: str = "nd
     folder.mkdir(parents=True, exist_ok=True)
     records = [r.flat() for r in rows]
     ordered = sorted(records, key=lambda r: -float(r[metric]))
+    extra = sorted({key for r in rows for key in r.options})
+    columns = [*extra, *SWEEP_COLUMNS]
     md = [
         "# Sweep over chunking and fusion",
         "",
         f"Sorted by {metric}, best first. Fusion columns apply to hybrid only.",
         "",
-        *_table(list(SWEEP_COLUMNS), [[fmt(r[c]) for c in SWEEP_COLUMNS] for r in ordered]),
+        *_table(columns, [[fmt(r.get(c)) for c in columns] for r in ordered]),
         "",
         f"![{metric} by chunk size]({SWEEP_PNG})",
     ]

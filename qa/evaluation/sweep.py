@@ -7,16 +7,24 @@ never touched.
 
 From Python::
 
-    grid = SweepGrid(chunk_tokens=(96, 128), overlap=(0, 1), rrf_k=(20, 60))
-    rows = sweep(documents, embedder, questions, grid, settings)
-    best(rows, "ndcg", "hybrid")
+    from qa.documents import load_documents
+    from qa.evaluation import load_questions, sweep, SweepGrid, best
+    from qa.service import load_embedder
+
+    settings = Settings()
+    documents = load_documents(settings.seeds_dir)
+    grid = SweepGrid(chunk_tokens=(96, 128), overlap=(0, 1), rrf_k=(20, 60),
+                     weights=((1.0, 1.0), (1.0, 0.5)), options=({}, {"candidates": 100}))
+    rows = sweep(documents, load_embedder(settings), load_questions(settings.questions_path),
+                 grid, settings)
+    best(rows, "ndcg", "hybrid").flat()
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from qa.config import RETRIEVERS, ChunkSettings, Settings
@@ -48,6 +56,8 @@ class SweepGrid:
     rrf_k: tuple[int, ...] = (60,)
     weights: tuple[tuple[float, float], ...] = ((1.0, 1.0),)  # (dense, bm25)
     retrievers: tuple[str, ...] = RETRIEVERS
+    # Other ``SearchOptions`` overrides to try, for every retriever (e.g. {"candidates": 100}).
+    options: tuple[dict[str, Any], ...] = ({},)
 
     def chunkings(self) -> list[tuple[int, int]]:
         return list(itertools.product(self.chunk_tokens, self.overlap))
@@ -60,7 +70,7 @@ class SweepGrid:
         """How many rows the sweep will produce."""
         plain = sum(1 for r in self.retrievers if r != "hybrid")
         hybrid = len(self.fusions()) if "hybrid" in self.retrievers else 0
-        return len(self.chunkings()) * (plain + hybrid)
+        return len(self.chunkings()) * len(self.options) * (plain + hybrid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +83,11 @@ class SweepRow:
     bm25_weight: float | None
     passages: int
     metrics: RetrieverMetrics
+    options: dict[str, Any] = field(default_factory=dict)  # extra SearchOptions overrides
 
     def flat(self) -> dict[str, Any]:
         record: dict[str, Any] = {
+            **self.options,
             "chunk_tokens": self.chunk_tokens,
             "overlap": self.overlap,
             "retriever": self.retriever,
@@ -123,25 +135,30 @@ def sweep(
             settings, embedder, documents, chunk_tokens, overlap, base, snapshot=snapshot
         )
         plain_names = [r for r in grid.retrievers if r != "hybrid"]
-        if plain_names:
-            result = evaluate_questions(service, labels, plain_names, k)
-            rows.extend(
-                SweepRow(
-                    chunk_tokens,
-                    overlap,
-                    name,
-                    None,
-                    None,
-                    None,
-                    len(snapshot.passages),
-                    result.metrics[name],
+        for extra in grid.options:
+            start = options_with(base, **extra)
+            service.options = start
+            if plain_names:
+                result = evaluate_questions(service, labels, plain_names, k)
+                rows.extend(
+                    SweepRow(
+                        chunk_tokens,
+                        overlap,
+                        name,
+                        None,
+                        None,
+                        None,
+                        len(snapshot.passages),
+                        result.metrics[name],
+                        dict(extra),
+                    )
+                    for name in plain_names
                 )
-                for name in plain_names
-            )
-        if "hybrid" in grid.retrievers:
+            if "hybrid" not in grid.retrievers:
+                continue
             for rrf_k, dense_weight, bm25_weight in grid.fusions():
                 service.options = options_with(
-                    base, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
+                    start, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
                 )
                 result = evaluate_questions(service, labels, ["hybrid"], k)
                 rows.append(
@@ -154,6 +171,7 @@ def sweep(
                         bm25_weight,
                         len(snapshot.passages),
                         result.metrics["hybrid"],
+                        dict(extra),
                     )
                 )
         progress("sweeping chunkings", number, len(chunkings))

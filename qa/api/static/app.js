@@ -165,7 +165,8 @@
     const actions = el("div", "passage-actions");
     const button = el("button", "context", "Show in context");
     button.type = "button";
-    button.setAttribute("aria-label", "Show passage " + p.rank + " in context: " + p.citation.label);
+    // The accessible name starts with the visible text (WCAG "label in name").
+    button.setAttribute("aria-label", "Show in context: passage " + p.rank + ", " + p.citation.label);
     button.addEventListener("click", () => {
       const params = new URLSearchParams(location.search);
       params.set("doc", p.citation.doc_id);

@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,33 +54,34 @@ class MicroBatcher(Generic[In, Out]):
         self._handler = handler
         self.max_batch = max_batch
         self.wait_s = max(wait_ms, 0.0) / 1000
-        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        # One queue and collector per event loop: a server has one, but test clients
+        # may run several loops (even at once) over the same service.
+        self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane[In, Out]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._executor = ThreadPoolExecutor(1, "qa-batch")  # one batch at a time
         self._last_size = 0
         self.batch_sizes: Counter[int] = Counter()
 
     async def submit(self, item: In) -> Out:
         """Queue ``item`` and wait for its own result."""
         loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done():
-            self._queue = asyncio.Queue()
-            self._executor = self._executor or ThreadPoolExecutor(1, "qa-batch")
-            self._task = loop.create_task(self._run(), name="qa-micro-batcher")
-        assert self._queue is not None
+        lane = self._lanes.get(loop)
+        if lane is None or lane.task.done():
+            queue: asyncio.Queue[Pending[In, Out]] = asyncio.Queue()
+            task = loop.create_task(self._run(queue), name="qa-micro-batcher")
+            lane = self._lanes[loop] = _Lane(queue, task)
         future: asyncio.Future[Out] = loop.create_future()
-        await self._queue.put((item, future))
+        await lane.queue.put((item, future))
         return await future
 
-    def _drain(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
-        assert self._queue is not None
-        while len(batch) < self.max_batch and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+    def _drain(self, queue: asyncio.Queue[Pending[In, Out]], batch: list[Pending[In, Out]]) -> None:
+        while len(batch) < self.max_batch and not queue.empty():
+            batch.append(queue.get_nowait())
 
-    async def _gather(self) -> list[tuple[In, asyncio.Future[Out]]]:
-        assert self._queue is not None
-        batch = [await self._queue.get()]
-        self._drain(batch)
+    async def _gather(self, queue: asyncio.Queue[Pending[In, Out]]) -> list[Pending[In, Out]]:
+        batch = [await queue.get()]
+        self._drain(queue, batch)
         if self.wait_s > 0 and self._last_size > 1:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.wait_s
@@ -87,16 +90,16 @@ class MicroBatcher(Generic[In, Out]):
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
                 except TimeoutError:
                     break
-                self._drain(batch)
+                self._drain(queue, batch)
         return [(item, future) for item, future in batch if not future.done()]
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[Pending[In, Out]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._gather()
+            batch = await self._gather(queue)
             if not batch:
                 continue
             self._last_size = len(batch)
@@ -123,19 +126,27 @@ class MicroBatcher(Generic[In, Out]):
                     future.set_result(result)
 
     async def close(self) -> None:
-        """Stop the collector and the worker thread; pending callers get cancelled."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._queue is not None:
-            while not self._queue.empty():
-                _, future = self._queue.get_nowait()
-                future.cancel()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        """Stop the collector of the running loop; others are cancelled from their own loop."""
+        loop = asyncio.get_running_loop()
+        for owner, lane in list(self._lanes.items()):
+            if owner is loop:
+                lane.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+                while not lane.queue.empty():
+                    lane.queue.get_nowait()[1].cancel()
+            elif not owner.is_closed():
+                owner.call_soon_threadsafe(lane.task.cancel)
+        self._lanes.clear()
+
+
+Pending = tuple[In, "asyncio.Future[Out]"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane(Generic[In, Out]):
+    queue: asyncio.Queue[Pending[In, Out]]
+    task: asyncio.Task[None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +225,28 @@ class FastAsk:
 
     async def close(self) -> None:
         await self.batcher.close()
+
+
+_fast: weakref.WeakKeyDictionary[QAService, FastAsk] = weakref.WeakKeyDictionary()
+_fast_lock = threading.Lock()
+
+
+def fast_ask(service: QAService) -> FastAsk:
+    """The one ``FastAsk`` (batcher and cache) of ``service``, created on first use.
+
+    Keyed by the service object, so a server that swaps in a new service also
+    gets a fresh cache; a swapped snapshot empties the cache by itself.
+    """
+    with _fast_lock:
+        found = _fast.get(service)
+        if found is None:
+            found = _fast[service] = FastAsk(service)
+        return found
+
+
+async def close_fast_ask(service: QAService) -> None:
+    """Stop the batcher of ``service``, if it ever started one (server shutdown)."""
+    with _fast_lock:
+        found = _fast.pop(service, None)
+    if found is not None:
+        await found.close()

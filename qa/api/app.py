@@ -17,6 +17,7 @@ from qa.api import errors, routes
 from qa.api.metrics import Metrics
 from qa.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from qa.api.state import AppState, ServiceFactory, open_service
+from qa.batching import close_fast_ask
 from qa.config import Settings
 from qa.service import QAService
 
@@ -88,6 +89,8 @@ def _lifespan(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManage
                 group.start_soon(state.load)
             yield
             group.cancel_scope.cancel()
+        if state.service is not None:
+            await close_fast_ask(state.service)
 
     return lifespan
 

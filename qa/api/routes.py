@@ -8,11 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, cast
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from qa.api.errors import RETRY_AFTER_S, ApiError, invalid, responses
 from qa.api.models import (
+    NOT_BLANK,
     AskRequest,
     DocumentDetail,
     DocumentList,
@@ -24,6 +26,7 @@ from qa.api.models import (
     SpanOut,
 )
 from qa.api.state import AppState
+from qa.batching import fast_ask
 from qa.config import RetrieverName
 from qa.schemas import AskResponse
 from qa.service import QAService
@@ -71,7 +74,8 @@ async def _answer(
         )
     if k is not None and not 1 <= k <= settings.max_k:
         raise invalid("k", f"must be between 1 and {settings.max_k}, got {k}", where)
-    answer = await state.run(service.ask, question, k, retriever, include_low_confidence)
+    with anyio.fail_after(settings.request_timeout_s):  # cache, then micro-batched encoding
+        answer = await fast_ask(service).ask(question, k, retriever, include_low_confidence)
     state.metrics.questions.labels("true" if answer.answered else "false").inc()
     state.metrics.passages.inc(len(answer.hits))
     return AskResponse.of(answer)
@@ -115,7 +119,9 @@ async def ask_get(
     q: Annotated[
         Question,
         Query(
-            description="The question.", examples=["Is the Sino-Russian relationship an alliance?"]
+            description="The question.",
+            examples=["Is the Sino-Russian relationship an alliance?"],
+            json_schema_extra={"pattern": NOT_BLANK},
         ),
     ],
     k: Annotated[int | None, Query(ge=1, description="How many passages (default 5).")] = None,

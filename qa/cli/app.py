@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qa.cli import ask, build, evaluate, serve
+from qa.cli import ask, bench, build, evaluate, serve
 
 app = typer.Typer(
     name="qa",
@@ -19,6 +19,7 @@ app.command("ask")(ask.ask)
 app.command("index")(build.index)
 app.command("eval")(evaluate.evaluate)
 app.command("serve")(serve.serve)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

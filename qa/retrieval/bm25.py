@@ -23,7 +23,30 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stopword-free, stemmed terms: the same for passages and questions."""
+    """Lower-cased, stopword-free, stemmed terms: the same for passages and questions.
+
+    Small calls (a question, a passage's sentences) go through a bounded memo:
+    each bm25s call costs ~1 ms of fixed overhead, several times per query.
+    """
+    if len(texts) > _MEMO_CALL_MAX:
+        return _tokenize(texts)
+    known = {t: _memo.get(t) for t in texts}  # a local view: other threads may clear _memo
+    missing = [t for t, terms in known.items() if terms is None]
+    if missing:
+        fresh = dict(zip(missing, map(tuple, _tokenize(missing)), strict=True))
+        known.update(fresh)
+        if len(_memo) + len(fresh) > _MEMO_SIZE:
+            _memo.clear()
+        _memo.update(fresh)
+    return [list(known[t] or ()) for t in texts]
+
+
+_MEMO_CALL_MAX = 64
+_MEMO_SIZE = 50_000
+_memo: dict[str, tuple[str, ...]] = {}
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     tokens: list[list[str]] = bm25s.tokenize(

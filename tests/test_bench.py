@@ -1,0 +1,152 @@
+"""The benchmark harness stays alive: load generator, scaling at 10^4, report and CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from qa.bench import report
+from qa.bench.loadgen import drive
+from qa.bench.scaling import measure, recall_at, synthetic
+from qa.bench.servers import free_port
+from qa.cli.app import app
+from qa.store.vectors import choose_index_spec
+
+
+@pytest.fixture
+def echo_server() -> Iterator[str]:
+    """A tiny loopback server that answers /ask like the service does."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.post("/ask")
+    async def ask(body: dict[str, Any]) -> dict[str, Any]:
+        return {"question": body["question"], "took_ms": 0.5, "passages": []}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/ask"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_load_generator_counts_every_request(echo_server: str) -> None:
+    result = asyncio.run(drive(echo_server, ["a?", "b?"], concurrency=4, requests=30))
+    assert result["ok"] == 30
+    assert result["errors"] == 0
+    assert len(result["latencies_ms"]) == 30
+    assert result["server_ms"] == [0.5] * 30
+    assert result["throughput_qps"] > 0
+
+
+def test_load_generator_refuses_non_loopback_targets() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        asyncio.run(drive("http://example.com/ask", ["a"], 1, 1))
+
+
+def test_scaling_path_at_ten_thousand() -> None:
+    rng = np.random.default_rng(3)
+    real = synthetic(50, rng)
+    asked = real[:5] + 0.01 * synthetic(5, rng)
+    asked /= np.linalg.norm(asked, axis=1, keepdims=True)
+    row = measure(10_000, real, asked, queries=50, log=lambda _: None)
+    assert row.spec == choose_index_spec(10_000)
+    assert row.recall_at_10 == pytest.approx(1.0)  # exact at this size
+    assert row.memory_mb == pytest.approx(10_000 * 384 * 4 / 2**20, rel=0.01)
+    hnsw = measure(10_000, real, asked, queries=50, spec="HNSW16|efSearch=64", log=lambda _: None)
+    assert hnsw.recall_at_10 > 0.8
+    assert hnsw.real_recall_at_10 > 0.8
+
+
+def test_recall() -> None:
+    truth = np.array([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
+    found = np.array([[1, 2, 3, 4, 5, 6, 7, 8, 11, 12]])
+    assert recall_at(found, truth) == pytest.approx(0.8)
+
+
+def _http_results() -> dict[str, Any]:
+    def level(c: int, qps: float) -> dict[str, Any]:
+        return {
+            "concurrency": c,
+            "throughput_qps": qps,
+            "p50_ms": 10.0 * c,
+            "p95_ms": 12.0 * c,
+            "p99_ms": 13.0 * c,
+            "ok": 10,
+            "errors": 0,
+            "mean_ms": 10.0,
+            "server_p50_ms": 1.0,
+        }
+
+    pct = {"p50": 10.0, "p95": 11.0, "p99": 12.0, "mean": 10.0, "n": 10}
+    return {
+        "floor": pct,
+        "single": {"naive": pct, "service": pct, "service_server_ms": pct},
+        "concurrency": {
+            "naive": [level(1, 80.0), level(8, 90.0)],
+            "service": [level(1, 85.0), level(8, 250.0)],
+        },
+        "cold_start": {"service_s": 6.0, "model_load_s": 5.0, "ratio": 1.2},
+        "cache": {"hit_server": pct, "miss_server": pct, "hit_client": pct, "miss_client": pct},
+        "cache_in_process": pct,
+        "index_build_s": 3.0,
+        "index": {"passages": 99, "vector_store": "faiss:Flat"},
+        "peak_rss_mb": {"naive": 500.0, "service": 600.0, "floor_process": 700.0},
+    }
+
+
+def test_report_writes_json_markdown_and_charts(tmp_path: Path) -> None:
+    scaling = [
+        {
+            "passages": n,
+            "spec": "Flat",
+            "build_s": 0.01,
+            "memory_mb": n * 1.5e-3,
+            "bytes_per_vector": 1536.0,
+            "search_p50_ms": n * 1e-4,
+            "search_p99_ms": n * 2e-4,
+            "flat_p50_ms": n * 1e-4,
+            "recall_at_10": 1.0,
+            "real_recall_at_10": 1.0,
+        }
+        for n in (1_000, 10_000)
+    ]
+    written = report.write({"http": _http_results(), "scaling": scaling}, tmp_path)
+    assert {p.name for p in written} == {"bench.json", "bench.md", "concurrency.png", "scaling.png"}
+    table = (tmp_path / "bench.md").read_text()
+    assert "| service | 8 | 250.0 |" in table
+    assert "2.78 |" in table  # 250 / 90: throughput as a ratio to the naive peer
+    assert "| 10,000 | `Flat` |" in table
+    assert json.loads((tmp_path / "bench.json").read_text())["scaling"][1]["passages"] == 10_000
+
+
+@pytest.mark.slow
+def test_bench_cli_scaling_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa bench --no-http` end to end on the essay (real model), 10^3 and 10^4 passages."""
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(
+        app, ["bench", "--no-http", "--scaling", "1e3,1e4", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["passages"] for r in data["scaling"]] == [1_000, 10_000]
+    assert all(r["real_recall_at_10"] == pytest.approx(1.0) for r in data["scaling"])
+    assert (tmp_path / "scaling.png").stat().st_size > 1000

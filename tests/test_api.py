@@ -114,7 +114,8 @@ BAD_BODIES: list[tuple[str, object, str]] = [
     ("k zero", {"question": QUESTION, "k": 0}, "k:"),
     ("k negative", {"question": QUESTION, "k": -3}, "k:"),
     ("k too large", {"question": QUESTION, "k": 51}, "k: must be between 1 and 50"),
-    ("k as string", {"question": QUESTION, "k": "5"}, "k:"),
+    ("k as string", {"question": QUESTION, "k": "5"}, "k: must be an integer"),
+    ("k as boolean", {"question": QUESTION, "k": True}, "k: must be an integer"),
     ("k as float", {"question": QUESTION, "k": 2.5}, "k:"),
     ("question as number", {"question": 42}, "question:"),
     ("question as null", {"question": None}, "question:"),
@@ -131,6 +132,12 @@ BAD_BODIES: list[tuple[str, object, str]] = [
 )
 def test_post_ask_rejects_bad_bodies(client: TestClient, body: object, fragment: str) -> None:
     assert_error(client.post("/ask", json=body), 422, "invalid_request", fragment)
+
+
+def test_integral_float_k_is_an_integer(client: TestClient) -> None:
+    """JSON Schema counts 2.0 as an integer, so schema-driven clients may send it."""
+    response = client.post("/ask", json={"question": QUESTION, "k": 2.0})
+    assert response.status_code == 200 and len(response.json()["passages"]) == 2
 
 
 def test_question_at_the_limit_is_accepted(client: TestClient) -> None:

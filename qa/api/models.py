@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from qa.config import RetrieverName
 from qa.schemas import CitationOut, citation_out
@@ -20,6 +20,9 @@ def _not_blank(value: str) -> str:
 
 # The upper bound comes from Settings.max_question_chars and is checked by the route,
 # so the limit stays configurable; the app patches it into the OpenAPI schema.
+# The pattern tells schema-driven clients (and fuzzers) what "not blank" means: Python's
+# ``\s`` is exactly what ``str.strip`` removes. The validator gives the clearer message.
+NOT_BLANK = r"\S"
 Question = Annotated[str, AfterValidator(_not_blank)]
 
 
@@ -37,10 +40,12 @@ class AskRequest(BaseModel):
     question: Question = Field(
         description="The question, at most QA_MAX_QUESTION_CHARS (1000) characters.",
         examples=["Is the Sino-Russian relationship an alliance?"],
+        json_schema_extra={"pattern": NOT_BLANK},
     )
     k: int | None = Field(
         default=None,
         ge=1,
+        strict=False,  # JSON 5.0 is an integer too; strings and booleans are refused below
         description="How many passages, 1..QA_MAX_K (50). Default: QA_DEFAULT_K (5).",
         examples=[5],
     )
@@ -51,6 +56,13 @@ class AskRequest(BaseModel):
         default=False,
         description="Return the best passages even when the service abstains (answered=false).",
     )
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _integer_only(cls, value: object) -> object:
+        if isinstance(value, bool | str):
+            raise ValueError("must be an integer")
+        return value
 
 
 class HealthResponse(BaseModel):

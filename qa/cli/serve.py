@@ -48,5 +48,6 @@ def serve(
         log_config=None,  # one format for uvicorn and qa: the basicConfig above
         log_level=settings.log_level.lower(),
         access_log=False,  # qa.access logs one line per request, with its id
+        server_header=False,  # do not advertise the server software
         timeout_graceful_shutdown=10,
     )

@@ -85,6 +85,26 @@ class Settings(BaseSettings):
     def _strip(cls, value: str) -> str:
         return value.strip()
 
+    @field_validator("vector_store")
+    @classmethod
+    def _vector_store(cls, value: str) -> str:
+        """Fail at startup on a typo rather than at the first query."""
+        value = value.strip()
+        if value == "faiss":
+            return value
+        if value.startswith("milvus:///"):
+            path = value.removeprefix("milvus://")
+            if not Path(path).is_absolute() or not path.endswith(".db"):
+                raise ValueError("milvus file URI must be milvus:///absolute/path/file.db")
+            return value
+        if value.startswith("milvus://"):
+            host, _, port = value.removeprefix("milvus://").rpartition(":")
+            if host and "/" not in host and port.isdigit() and 0 < int(port) < 65536:
+                return value
+        raise ValueError(
+            "vector_store must be 'faiss', 'milvus:///abs/path/file.db' or 'milvus://host:port'"
+        )
+
     @property
     def chunking(self) -> ChunkSettings:
         return ChunkSettings(

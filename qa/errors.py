@@ -45,6 +45,10 @@ class IndexLockedError(QAError):
     """Another process is building the index."""
 
 
+class VectorStoreUnavailableError(QAError):
+    """The configured vector store (e.g. a Milvus server or Lite file) cannot be opened."""
+
+
 class NotFoundError(QAError):
     """An unknown passage or document id."""
 

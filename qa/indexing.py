@@ -7,13 +7,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa import __version__
 from qa.chunking import Chunker, ModelLimit
 from qa.config import ChunkSettings, Settings
-from qa.documents import load_documents, seed_fingerprints
+from qa.documents import seed_fingerprints
 from qa.embedding import Embedder, Vectors
 from qa.errors import CorruptIndexError, IndexLockedError, IndexMissingError, StaleIndexError
 from qa.retrieval.bm25 import BM25Index
@@ -28,15 +29,12 @@ from qa.store.manifest import (
 from qa.store.snapshot import (
     DocumentInfo,
     Snapshot,
-    current_build,
-    load_snapshot,
-    new_build_folder,
-    publish,
-    read_manifest,
-    write_snapshot,
 )
 from qa.store.vectors import FaissVectorStore, choose_index_spec
 from qa.types import Document, Passage
+
+if TYPE_CHECKING:
+    from qa.ingest import UpdatePlan
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,12 @@ class BuildSummary:
     passages: int
     tokens: int
     seconds: float
-    folder: Path
+    folder: Path  # the published build (FAISS) or the index folder (Milvus)
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    embedded: int = 0  # documents embedded in this run (the rest were reused)
+    location: str = ""
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -151,12 +154,25 @@ def _lock(settings: Settings) -> object:
     return FileLock(str(settings.index_dir / LOCK_FILE), timeout=settings.lock_timeout_s)
 
 
-def build_index(settings: Settings, embedder: Embedder, progress: Progress = _noop) -> BuildSummary:
-    """Build from the seeds and publish atomically. Only one build runs at a time."""
+def build_index(
+    settings: Settings, embedder: Embedder, progress: Progress = _noop, force: bool = False
+) -> BuildSummary:
+    """Bring the index in line with the seeds: embed only new or changed documents.
+
+    Only one build runs at a time. Every document is parsed first, so a bad seed
+    fails before anything is written. With FAISS the result is published
+    atomically; with Milvus each batch of documents is committed as it completes.
+    Either way an interrupted build resumes without re-embedding finished documents.
+    ``force`` re-embeds everything.
+    """
     from filelock import Timeout
 
+    from qa.ingest import scan_seeds, validate_seeds
+    from qa.store.backend import open_backend
+
     started = time.perf_counter()
-    documents = load_documents(settings.seeds_dir, settings.project_root)  # fails before writing
+    seeds = scan_seeds(settings)
+    documents = validate_seeds(seeds, settings.project_root)  # fails before writing
     lock = _lock(settings)
     try:
         lock.acquire()  # type: ignore[attr-defined]
@@ -165,36 +181,58 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no
             f"another `qa index` holds {settings.index_dir / LOCK_FILE}; "
             f"gave up after {settings.lock_timeout_s:g}s"
         ) from exc
+    backend = open_backend(settings)
     try:
-        snapshot = assemble(documents, settings.chunking, embedder, settings.batch_size, progress)
-        temporary = new_build_folder(settings.index_dir)
-        write_snapshot(
-            temporary,
-            snapshot.manifest,
-            list(snapshot.documents.values()),
-            snapshot.passages,
-            snapshot.vectors,
-            snapshot.bm25,
-            snapshot.sentence_vectors,
-            snapshot.sentence_rows,
-        )
-        folder = publish(settings.index_dir, temporary)
+        result = backend.update(seeds, documents, embedder, progress, force=force)
     finally:
+        backend.close()
         lock.release()  # type: ignore[attr-defined]
     return BuildSummary(
-        documents=len(documents),
-        passages=snapshot.manifest.passages,
-        tokens=snapshot.manifest.tokens,
+        documents=len(seeds),
+        passages=result.passages,
+        tokens=result.tokens,
         seconds=time.perf_counter() - started,
-        folder=folder,
+        folder=result.folder,
+        added=len(result.plan.added),
+        changed=len(result.plan.changed),
+        removed=len(result.plan.removed),
+        embedded=result.embedded,
+        location=result.location,
     )
+
+
+def published_manifest(settings: Settings) -> Manifest:
+    """The manifest of the index the configured backend serves (any backend)."""
+    from qa.store.backend import open_backend
+
+    backend = open_backend(settings)
+    try:
+        return backend.published_manifest()
+    finally:
+        backend.close()
+
+
+def plan_index(settings: Settings, embedder: Embedder | None = None) -> UpdatePlan:
+    """What ``qa index`` would add, re-embed and remove; changes nothing.
+
+    Without an embedder the model is not compared (only a changed model id is
+    noticed, through ``check_index``).
+    """
+    from qa.ingest import model_entry, scan_seeds
+    from qa.store.backend import open_backend
+
+    seeds = scan_seeds(settings)
+    backend = open_backend(settings)
+    try:
+        return backend.plan(seeds, model_entry(embedder) if embedder is not None else None)
+    finally:
+        backend.close()
 
 
 def check_index(settings: Settings, embedder: Embedder | None = None) -> list[str]:
     """Why the published index is unusable or stale; empty when it can be served."""
     try:
-        folder = current_build(settings.index_dir)
-        manifest = read_manifest(folder)
+        manifest = published_manifest(settings)
     except (IndexMissingError, CorruptIndexError) as exc:
         return [str(exc)]
     seeds = {
@@ -222,14 +260,16 @@ def open_index(
     progress: Progress = _noop,
 ) -> Snapshot:
     """Load the published index, rebuilding it first if it is missing, stale or damaged."""
+    from qa.store.backend import open_backend
+
     reasons = check_index(settings, embedder)
     if not reasons:
         try:
-            return load_snapshot(current_build(settings.index_dir))
+            return open_backend(settings).load()
         except CorruptIndexError as exc:
             reasons = [str(exc)]
     if not rebuild:
         raise StaleIndexError(reasons)
     notice("rebuilding index: " + "; ".join(reasons))
-    summary = build_index(settings, embedder, progress)
-    return load_snapshot(summary.folder)
+    build_index(settings, embedder, progress)
+    return open_backend(settings).load()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from qa.config import ChunkSettings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sentence rows in their own file; incremental builds
 MANIFEST_FILE = "manifest.json"
 
 

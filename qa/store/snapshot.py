@@ -7,7 +7,8 @@ Layout of ``index_dir``::
     builds/<build-id>/vectors.faiss   passage vectors
     builds/<build-id>/passages.jsonl  passages with their citations
     builds/<build-id>/documents.json  document metadata and text (for span checks)
-    builds/<build-id>/sentences.npy   sentence vectors, for quotes
+    builds/<build-id>/sentences.npy   sentence vectors, for quotes (memory-mapped at load)
+    builds/<build-id>/sentence_rows.npy  rows of each passage's sentences in sentences.npy
     builds/<build-id>/bm25/           keyword index
 
 A build is written into a temporary folder and only then made ``current``, so
@@ -42,6 +43,7 @@ BUILDS = "builds"
 PASSAGES_FILE = "passages.jsonl"
 DOCUMENTS_FILE = "documents.json"
 SENTENCES_FILE = "sentences.npy"
+SENTENCE_ROWS_FILE = "sentence_rows.npy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,16 @@ class Snapshot:
 
     def sentence_block(self, index: int) -> Vectors:
         return self.sentence_vectors[self.sentence_rows[index] : self.sentence_rows[index + 1]]
+
+
+def passage_record(p: Passage) -> dict[str, object]:
+    """A passage as plain JSON: how every backend stores it."""
+    return _passage_record(p)
+
+
+def passage_from(record: dict[str, object], documents: dict[str, DocumentInfo]) -> Passage:
+    """A passage back from its record, checked against its document's text."""
+    return _passage_from(record, documents)
 
 
 def _passage_record(p: Passage) -> dict[str, object]:
@@ -145,10 +157,14 @@ def write_snapshot(
         for d in documents
     ]
     (folder / DOCUMENTS_FILE).write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
-    with (folder / SENTENCES_FILE).open("wb") as handle:
-        np.save(handle, sentence_vectors, allow_pickle=False)
-        np.save(handle, np.asarray(sentence_rows, dtype=np.int64), allow_pickle=False)
-    files += [PASSAGES_FILE, DOCUMENTS_FILE, SENTENCES_FILE]
+    np.save(folder / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
+    np.save(folder / SENTENCE_ROWS_FILE, np.asarray(sentence_rows, dtype=np.int64))
+    files += [PASSAGES_FILE, DOCUMENTS_FILE, SENTENCES_FILE, SENTENCE_ROWS_FILE]
+    return seal(folder, manifest, files)
+
+
+def seal(folder: Path, manifest: Manifest, files: list[str]) -> Manifest:
+    """Write the manifest with the checksums of ``files``: the last step of a build."""
     sealed = manifest.model_copy(update={"files": {f: file_sha256(folder / f) for f in files}})
     _fsync_write(folder / MANIFEST_FILE, sealed.model_dump_json(indent=2))
     return sealed
@@ -193,9 +209,9 @@ def load_snapshot(folder: Path) -> Snapshot:
         }
         with (folder / PASSAGES_FILE).open(encoding="utf-8") as handle:
             passages = [_passage_from(json.loads(line), documents) for line in handle]
-        with (folder / SENTENCES_FILE).open("rb") as handle:
-            sentence_vectors = np.load(handle, allow_pickle=False)
-            sentence_rows = np.load(handle, allow_pickle=False).tolist()
+        # Memory-mapped: a large collection's sentence vectors stay on disk until used.
+        sentence_vectors = np.load(folder / SENTENCES_FILE, mmap_mode="r", allow_pickle=False)
+        sentence_rows = np.load(folder / SENTENCE_ROWS_FILE, allow_pickle=False).tolist()
         spec = manifest.vector_store.removeprefix("faiss:")
         vectors = FaissVectorStore.load(folder, spec)
         bm25 = BM25Index.load(folder)

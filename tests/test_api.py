@@ -349,6 +349,15 @@ def test_each_request_is_logged_on_one_line(
     assert line.startswith("log-check-1 GET /documents 200 ") and line.endswith("ms")
 
 
+def test_control_characters_in_a_path_cannot_forge_log_lines(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="qa.access"):
+        client.get("/x%0A2026-01-01 INFO forged", headers={"X-Request-ID": "log-check-2"})
+    [line] = [r.getMessage() for r in caplog.records if "log-check-2" in r.getMessage()]
+    assert "\n" not in line and "\\n2026-01-01 INFO forged" in line
+
+
 def test_security_headers_and_no_cors_by_default(client: TestClient) -> None:
     for path in ("/", "/ask?q=x", "/healthz", "/static/app.js"):
         response = client.get(path, headers={"Origin": "https://evil.example"})

@@ -47,6 +47,11 @@ def request_id(scope: Scope) -> str:
     return incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
 
 
+def loggable(text: str) -> str:
+    """Escape control characters (a decoded ``%0A`` in a path must not forge a log line)."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def route_template(scope: Scope) -> str:
     """``/documents/{doc_id}`` rather than the raw path, so metrics stay bounded."""
     route = scope.get("route")
@@ -102,7 +107,7 @@ class RequestContextMiddleware:
             template = route_template(scope)
             self.metrics.observe(method, template, status, seconds)
             access_log.info(
-                "%s %s %s %d %.1fms", rid, scope["method"], path, status, seconds * 1000
+                "%s %s %s %d %.1fms", rid, scope["method"], loggable(path), status, seconds * 1000
             )
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+import os
 import threading
 import weakref
 from collections import Counter
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from qa.cache import AnswerCache, cache_key
+from qa.embedding import Vectors
 from qa.service import QAService
 from qa.types import Answer
 
@@ -149,21 +152,13 @@ class _Lane(Generic[In, Out]):
     task: asyncio.Task[None]
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
-    """One validated ``ask`` call waiting for its batch."""
-
-    text: str  # as asked, echoed in the answer
-    cleaned: str  # what is encoded and searched
-    k: int
-    retriever: str
-    include_low_confidence: bool
-
-
 class FastAsk:
     """The query path for the HTTP server: cache, then micro-batched encoding, then search.
 
     ``ask`` returns exactly what ``QAService.ask`` would; only the route differs.
+    Encoding (one batch at a time, on the batcher's thread) and searching (a small
+    pool, one thread per core) overlap: while one batch's answers are assembled,
+    the next batch is already being encoded.
     """
 
     def __init__(
@@ -176,11 +171,12 @@ class FastAsk:
         settings = service.settings
         self.service = service
         self.cache = cache if cache is not None else AnswerCache(settings.cache_size)
-        self.batcher: MicroBatcher[Question, Answer] = MicroBatcher(
-            self._answer_batch,
+        self.batcher: MicroBatcher[str, Vectors] = MicroBatcher(
+            self._encode_batch,
             max_batch=settings.max_batch if max_batch is None else max_batch,
             wait_ms=settings.batch_wait_ms if wait_ms is None else wait_ms,
         )
+        self._search = ThreadPoolExecutor(os.cpu_count() or 2, "qa-search")
 
     async def ask(
         self,
@@ -194,37 +190,27 @@ class FastAsk:
         name = retriever or service.options.retriever
         cleaned = service.validate(question, k, name)  # bad input fails before queueing
         key = cache_key(cleaned, k, name, include_low_confidence)
-        cached = self.cache.get(service.snapshot, key)
+        snapshot = service.snapshot
+        cached = self.cache.get(snapshot, key)
         if cached is not None:
             return dataclasses.replace(cached, question=question)
-        return await self.batcher.submit(
-            Question(question, cleaned, k, name, include_low_confidence)
+        vector = await self.batcher.submit(cleaned)
+        search = functools.partial(
+            service.ask, question, k, name, include_low_confidence, question_vector=vector
         )
+        answer = await asyncio.get_running_loop().run_in_executor(self._search, search)
+        if service.snapshot is snapshot:  # not swapped meanwhile
+            self.cache.put(snapshot, key, answer)
+        return answer
 
-    def _answer_batch(self, questions: list[Question]) -> list[Answer | BaseException]:
-        """Encode every question in one model call, then answer each with its own vector."""
-        service = self.service
-        snapshot = service.snapshot  # one snapshot for the whole batch, even during a swap
-        vectors = service.embedder.encode(
-            [q.cleaned for q in questions], batch_size=max(len(questions), 1)
-        )
-        out: list[Answer | BaseException] = []
-        for q, vector in zip(questions, vectors, strict=True):
-            try:
-                answer = service.ask(
-                    q.text, q.k, q.retriever, q.include_low_confidence, question_vector=vector
-                )
-            except Exception as exc:  # one bad question must not fail its batch-mates
-                out.append(exc)
-                continue
-            if service.snapshot is snapshot:  # not swapped meanwhile
-                key = cache_key(q.cleaned, q.k, q.retriever, q.include_low_confidence)
-                self.cache.put(snapshot, key, answer)
-            out.append(answer)
-        return out
+    def _encode_batch(self, questions: list[str]) -> list[Vectors]:
+        """One model call for the whole batch; row ``i`` belongs to question ``i``."""
+        vectors = self.service.embedder.encode(questions, batch_size=max(len(questions), 1))
+        return list(vectors)
 
     async def close(self) -> None:
         await self.batcher.close()
+        self._search.shutdown(wait=False)
 
 
 _fast: weakref.WeakKeyDictionary[QAService, FastAsk] = weakref.WeakKeyDictionary()

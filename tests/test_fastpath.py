@@ -17,7 +17,14 @@ from qa.errors import InvalidQuestionError
 from qa.indexing import build_index
 from qa.service import QAService
 from qa.store.snapshot import current_build, load_snapshot, read_manifest
-from qa.store.vectors import FLAT_MAX, HNSW_SPEC, FaissVectorStore, choose_index_spec
+from qa.store.vectors import (
+    FLAT_MAX,
+    HNSW_LARGE,
+    HNSW_LARGE_SPEC,
+    HNSW_SPEC,
+    FaissVectorStore,
+    choose_index_spec,
+)
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 
@@ -214,6 +221,8 @@ def test_index_choice_by_size() -> None:
     assert choose_index_spec(1_000) == "Flat"
     assert choose_index_spec(FLAT_MAX) == "Flat"
     assert choose_index_spec(FLAT_MAX + 1) == HNSW_SPEC
+    assert choose_index_spec(HNSW_LARGE + 1) == HNSW_LARGE_SPEC
+    assert "efSearch=" in HNSW_LARGE_SPEC
 
 
 def test_index_choice_is_recorded_in_the_manifest(

@@ -35,11 +35,14 @@ class VectorStore(Protocol):
 
 FAISS_FILE = "vectors.faiss"
 
-# Index choice by corpus size, from `qa bench --scaling` on this 2-core machine
-# (bench/results/scaling.md): exact search stays under ~1 ms up to FLAT_MAX rows;
-# above that HNSW keeps p50 in the low milliseconds with recall@10 >= 0.95.
-FLAT_MAX = 50_000
-HNSW_SPEC = "HNSW32|efConstruction=40,efSearch=64"
+# Index choice by corpus size, measured with `qa bench --scaling` on this 2-core
+# machine (bench/results/bench.md): exact search costs ~0.07 us per vector per
+# query, so Flat stays near 1 ms up to FLAT_MAX rows; beyond it HNSW keeps p50
+# around a millisecond. efSearch grows with N to hold recall@10 >= 0.95.
+FLAT_MAX = 20_000
+HNSW_SPEC = "HNSW32|efConstruction=40,efSearch=128"
+HNSW_LARGE = 200_000
+HNSW_LARGE_SPEC = "HNSW32|efConstruction=40,efSearch=256"
 
 
 def choose_index_spec(passages: int) -> str:
@@ -48,7 +51,9 @@ def choose_index_spec(passages: int) -> str:
     The spec is ``<index_factory string>|<parameters>``, recorded in the manifest
     as ``faiss:<spec>`` so a reader knows exactly which index answered.
     """
-    return "Flat" if passages <= FLAT_MAX else HNSW_SPEC
+    if passages <= FLAT_MAX:
+        return "Flat"
+    return HNSW_SPEC if passages <= HNSW_LARGE else HNSW_LARGE_SPEC
 
 
 def _split_spec(spec: str) -> tuple[str, dict[str, str]]:

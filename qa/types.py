@@ -82,6 +82,15 @@ class Passage:
         return embedding_text(self.title, self.section, self.text)
 
     @property
+    def keyword_text(self) -> str:
+        """What BM25 indexes: the passage alone.
+
+        Headings repeat in every passage of a section, so for BM25 they add length
+        without telling passages apart; measured, leaving them out ranks better.
+        """
+        return self.text
+
+    @property
     def label(self) -> str:
         return citation_label(self.title, self.section, self.paragraphs)
 

@@ -16,6 +16,19 @@ BM25_DIR = "bm25"
 
 
 @lru_cache(maxsize=1)
+def _stopwords() -> list[str]:
+    """NLTK's English list (bundled in bm25s), not Lucene's 33 words.
+
+    Questions are full of "what", "which", "does", "why"; Lucene's list keeps
+    them, and they then match passages for the wrong reason (measured on the
+    labelled questions: Hit@1 0.79 -> 0.82 for hybrid).
+    """
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return sorted(STOPWORDS_EN_PLUS)
+
+
+@lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
     import Stemmer
 
@@ -50,7 +63,7 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     tokens: list[list[str]] = bm25s.tokenize(
-        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        texts, stopwords=_stopwords(), stemmer=_stemmer(), return_ids=False, show_progress=False
     )
     return tokens
 

@@ -8,8 +8,10 @@ from qa.embedding import Vectors
 from qa.retrieval.bm25 import tokenize
 from qa.types import Passage, Quote, Span
 
-# A neighbour joins the quote when it scores within this margin of the best sentence.
-PAIR_MARGIN = 0.03
+# In a blend, the share of a sentence's score that comes from the model (the
+# rest is word overlap). Measured on the labelled questions: 0.75 and 1.0 tie
+# on quote accuracy; 0.75 keeps exact terms (names, dates) in play.
+DENSE_SHARE = 0.75
 
 
 def lexical_scores(question_terms: set[str], sentence_terms: list[list[str]]) -> list[float]:
@@ -37,7 +39,7 @@ def sentence_scores(
         return lexical or [0.0] * len(sentence_texts)
     if lexical is None:
         return dense
-    return [0.5 * d + 0.5 * s for d, s in zip(dense, lexical, strict=True)]
+    return [DENSE_SHARE * d + (1 - DENSE_SHARE) * s for d, s in zip(dense, lexical, strict=True)]
 
 
 def choose_quote(
@@ -47,18 +49,21 @@ def choose_quote(
     question_vector: Vectors | None,
     question_terms: set[str],
     sentence_vectors: Vectors | None,
+    with_next: bool = True,
 ) -> Quote:
+    """The best-scoring sentence, and with ``with_next`` the sentence after it.
+
+    Expository prose tends to name a topic in one sentence and answer in the next
+    ("Several long-term issues ... ." then "... the widening gap may become a
+    real source of tension."); the best match is often the first of the two.
+    Measured on the labelled questions: quote accuracy 0.71 alone, 0.82 with the next.
+    """
     spans = list(passage.sentences) or [Span(passage.start, passage.end)]
     texts = [document_text[s.start : s.end] for s in spans]
     if sentence_vectors is not None and len(sentence_vectors) != len(spans):
         sentence_vectors = None
     scores = sentence_scores(method, question_vector, question_terms, sentence_vectors, texts)
     best = int(np.argmax(scores))
-    first = last = best
-    neighbours = [i for i in (best - 1, best + 1) if 0 <= i < len(spans)]
-    if neighbours:
-        runner = max(neighbours, key=lambda i: scores[i])
-        if scores[runner] >= scores[best] - PAIR_MARGIN:
-            first, last = min(best, runner), max(best, runner)
-    start, end = spans[first].start, spans[last].end
+    last = min(best + 1, len(spans) - 1) if with_next else best
+    start, end = spans[best].start, spans[last].end
     return Quote(text=document_text[start:end], start=start, end=end)

@@ -38,6 +38,37 @@ def top_scores(scores: npt.NDArray[np.float32], depth: int) -> list[Candidate]:
     return [Candidate(int(i), float(scores[i]), r) for r, i in enumerate(order, 1)]
 
 
+@dataclass(frozen=True, slots=True)
+class ScoreStats:
+    """Where a retriever's scores sit for one question, to put two retrievers on one scale."""
+
+    mean: float
+    std: float
+    floor: float  # the score assumed for a passage outside the candidate list
+
+    @classmethod
+    def of(
+        cls, scores: npt.NDArray[np.float32] | list[float], floor: float | None = None
+    ) -> ScoreStats:
+        values = np.asarray(scores, dtype=np.float64)
+        if values.size == 0:
+            return cls(0.0, 1.0, 0.0 if floor is None else floor)
+        return cls(
+            float(values.mean()),
+            float(values.std()) or 1.0,
+            float(values.min()) if floor is None else floor,
+        )
+
+    def z(self, score: float | None) -> float:
+        return ((self.floor if score is None else score) - self.mean) / self.std
+
+
 def bm25_candidates(bm25: BM25Index, question: str, depth: int) -> list[Candidate]:
     """Passages sharing stemmed terms with the question, by BM25 score."""
     return top_scores(bm25.scores(question), depth)
+
+
+def bm25_ranked(bm25: BM25Index, question: str, depth: int) -> tuple[list[Candidate], ScoreStats]:
+    """BM25 candidates plus the statistics of every passage's score (zeros included)."""
+    scores = bm25.scores(question)
+    return top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from qa.config import ChunkSettings
 
-SCHEMA_VERSION = 2  # 2: sentence rows in their own file; incremental builds
+SCHEMA_VERSION = 3  # 2: sentence rows in their own file; incremental builds; 3: BM25 stoplist
 MANIFEST_FILE = "manifest.json"
 
 

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli.app import app
+from qa.config import Settings
 from qa.embedding import Embedder
 from tests.conftest import QUESTIONS
 from tests.fakes import FakeEmbedder
@@ -61,7 +62,7 @@ def test_eval_json_end_to_end(cli_project: Path) -> None:
     assert bm25["hit@1"] == 1.0 and bm25["mrr"] == 1.0 and bm25["ndcg"] == 1.0
     assert set(bm25) >= {"hit@3", "hit@5", "hit@10", "quote_accuracy", "latency_p95_ms"}
     assert 0.0 <= bm25["abstention_rate"] <= 1.0
-    assert data["config"]["chunk_tokens"] == 120
+    assert data["config"]["chunk_tokens"] == Settings().chunk_tokens
     outcomes = {o["id"]: o for o in data["questions"]["bm25"]}
     assert outcomes["d02"]["first_rank"] == 1
     assert outcomes["du02"]["answerable"] is False and outcomes["du02"]["quote_ok"] is None

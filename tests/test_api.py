@@ -428,7 +428,7 @@ def test_openapi_and_docs(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert set(schema["paths"]) == {
         "/ask", "/passages/{passage_id}", "/documents", "/documents/{doc_id}",
-        "/healthz", "/readyz", "/metrics",
+        "/healthz", "/readyz", "/metrics", "/admin/reload",
     }  # fmt: skip
     components = schema["components"]["schemas"]
     assert components["AskResponse"]["examples"]

@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
-from qa.api import errors, routes
+from qa.api import admin, errors, routes
 from qa.api.metrics import Metrics
 from qa.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from qa.api.state import AppState, ServiceFactory, open_service
@@ -52,16 +52,19 @@ def create_app(
     if service is not None:
         state.set_ready(service)
 
+    reloader = admin.Reloader(state)
     app = FastAPI(
         title="qa-cite",
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
-        lifespan=_lifespan(state),
+        lifespan=_lifespan(state, reloader),
     )
     app.state.qa = state
+    app.state.reloader = reloader
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
@@ -81,7 +84,9 @@ def create_app(
     return app
 
 
-def _lifespan(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    state: AppState, reloader: admin.Reloader
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as group:
@@ -89,6 +94,7 @@ def _lifespan(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManage
                 group.start_soon(state.load)
             yield
             group.cancel_scope.cancel()
+        await reloader.close()
         if state.service is not None:
             await close_fast_ask(state.service)
 

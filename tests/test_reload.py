@@ -1,0 +1,186 @@
+"""``POST /admin/reload``: off by default, bearer-protected, an atomic swap under load."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from qa.api import create_app
+from qa.batching import _fast
+from qa.config import Settings
+from qa.embedding import Vectors
+from qa.service import QAService
+from tests.conftest import make_settings
+from tests.fakes import FakeEmbedder
+from tests.test_api import assert_error
+
+TOKEN = "test-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NEW_LINE = "Zanzibarite quarries supplied the harbour walls of the old trading port."
+QUESTIONS = [
+    "Is the Sino-Russian relationship an alliance?",
+    "What does Russia sell to China?",
+    "How does Trump see Russia?",
+    "Zanzibarite quarries and harbour walls",
+]
+
+
+class SlowFakeEmbedder(FakeEmbedder):
+    """Slow enough that requests are still in flight while the index is swapped."""
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
+        time.sleep(0.01)
+        return super().encode(texts, batch_size)
+
+
+def factory(settings: Settings) -> QAService:
+    """What ``open_service`` does, with the fake model: a fresh instance per load."""
+    return QAService.open(settings, SlowFakeEmbedder())
+
+
+@pytest.fixture
+def admin_settings(project: Path) -> Settings:
+    return make_settings(project, admin_token=TOKEN, request_timeout_s=2.0)
+
+
+@pytest.fixture
+def live(admin_settings: Settings) -> Iterator[tuple[str, FastAPI]]:
+    """uvicorn in a thread, so requests really overlap the reload."""
+    service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
+    app = create_app(admin_settings, service=service, service_factory=factory)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn-reload", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_reload_is_off_without_a_token(project: Path) -> None:
+    settings = make_settings(project)
+    service = QAService.open(settings, FakeEmbedder(), rebuild=True)
+    with TestClient(create_app(settings, service=service)) as client:
+        for headers in ({}, AUTH):
+            assert_error(client.post("/admin/reload", headers=headers), 404, "not_found")
+
+
+def test_reload_requires_the_bearer_token(admin_settings: Settings) -> None:
+    service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
+    with TestClient(create_app(admin_settings, service=service)) as client:
+        missing = client.post("/admin/reload")
+        assert_error(missing, 401, "unauthorized")
+        assert missing.headers["www-authenticate"] == "Bearer"
+        for bad in (f"Bearer {TOKEN}x", "Bearer ", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN[:-1]}"):
+            response = client.post("/admin/reload", headers={"Authorization": bad})
+            assert response.status_code in (401, 403), bad
+            assert TOKEN not in response.text
+        assert_error(
+            client.post("/admin/reload", headers={"Authorization": "Bearer nope"}), 403, "forbidden"
+        )
+        current = client.post("/admin/reload", headers=AUTH)
+        assert current.status_code == 200
+        assert current.json()["reloaded"] is False and current.json()["reasons"] == []
+        assert client.app.state.qa.service is service  # type: ignore[attr-defined]
+
+
+def _hammer(base: str, stop: threading.Event, out: list[tuple[int, dict[str, Any]]]) -> None:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        turn = 0
+        while not stop.is_set():
+            question = QUESTIONS[turn % len(QUESTIONS)]
+            turn += 1
+            try:
+                response = client.post("/ask", json={"question": question, "k": 3})
+            except httpx.TransportError as exc:  # a dropped request
+                out.append((-1, {"error": repr(exc)}))
+                continue
+            out.append((response.status_code, response.json()))
+
+
+def _consistent(body: dict[str, Any], *services: QAService) -> bool:
+    """Every passage is exactly a passage of one of the indexes, never a mix."""
+    for passage in body["passages"]:
+        owners = [s for s in services if passage["id"] in s.snapshot.by_id]
+        if not any(s.passage(passage["id"]).text == passage["text"] for s in owners):
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_changed_seed_is_stale_then_reloaded_atomically_under_load(
+    live: tuple[str, FastAPI], project: Path
+) -> None:
+    base, app = live
+    state = app.state.qa
+    old: QAService = state.service
+    seed = next((project / "seeds").iterdir())
+    with httpx.Client(base_url=base, timeout=60) as client:
+        assert client.get("/readyz").json()["stale"] is False
+        seed.write_text(seed.read_text(encoding="utf-8") + f"\n{NEW_LINE}\n", encoding="utf-8")
+        time.sleep(1.1)  # past the readiness cache
+        stale = client.get("/readyz").json()
+        assert stale["ready"] is True and stale["stale"] is True
+        assert any("changed" in reason for reason in stale["reasons"]), stale["reasons"]
+        before = client.post("/ask", json={"question": QUESTIONS[3], "k": 3}).json()
+        assert all("Zanzibarite" not in p["text"] for p in before["passages"])
+
+        stop = threading.Event()
+        results: list[tuple[int, dict[str, Any]]] = []
+        workers = [threading.Thread(target=_hammer, args=(base, stop, results)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        try:
+            time.sleep(0.5)
+            during = len(results)
+            reload = client.post("/admin/reload", headers=AUTH)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=30)
+
+        assert reload.status_code == 200, reload.text
+        body = reload.json()
+        assert body["reloaded"] is True and body["reasons"] and body["passages"] > 0
+        new: QAService = state.service
+        assert new is not old
+        assert len(results) > during > 0  # requests kept flowing through the reload
+        statuses = {status for status, _ in results}
+        assert statuses == {200}, [r for r in results if r[0] != 200][:3]
+        assert all(_consistent(answer, old, new) for _, answer in results)
+
+        fresh = client.get("/readyz").json()
+        assert fresh["stale"] is False and fresh["index_built_at"] == body["index_built_at"]
+        after = client.post("/ask", json={"question": QUESTIONS[3], "k": 3}).json()
+        assert any("Zanzibarite" in p["text"] for p in after["passages"])
+        assert _consistent(after, new) and not _consistent(after, old)
+        doc = client.get(f"/documents/{new.documents()[0].doc_id}").json()
+        assert doc["length"] == new.documents()[0].length != old.documents()[0].length
+
+        # The old service's batcher and cache are closed once the timeout has passed.
+        deadline = time.monotonic() + 10
+        while old in _fast:
+            assert time.monotonic() < deadline, "the replaced service was never closed"
+            time.sleep(0.1)
+        assert new in _fast

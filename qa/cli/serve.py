@@ -8,6 +8,26 @@ from typing import Annotated
 import typer
 
 from qa.cli.common import fail, settings_with
+from qa.config import Settings
+
+
+def damaged_files(settings: Settings) -> list[str]:
+    """Checksum every file of the published FAISS build, so damage is refused before start.
+
+    Without this a damaged file would only surface in the background load, leaving a
+    server that is up but never ready. Milvus checks its own storage.
+    """
+    from qa.errors import QAError
+    from qa.store.snapshot import current_build, read_manifest, verify_files
+
+    if settings.vector_store != "faiss":
+        return []
+    try:
+        folder = current_build(settings.index_dir)
+        verify_files(folder, read_manifest(folder))
+    except QAError as exc:
+        return [str(exc)]
+    return []
 
 
 def serve(
@@ -29,7 +49,7 @@ def serve(
     settings = settings_with(host=host, port=port)
     seed_files(settings.seeds_dir)  # no seeds: fail now, not in the background
     if not settings.auto_rebuild:
-        reasons = check_index(settings)
+        reasons = check_index(settings) or damaged_files(settings)
         if reasons:
             fail(
                 "the index cannot be served and QA_AUTO_REBUILD is off: "

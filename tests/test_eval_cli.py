@@ -161,15 +161,17 @@ def test_sweep_small_grid(cli_project: Path, tmp_path: Path) -> None:
     args = ["--sweep", "--json", "--report", str(folder), "--sweep-chunk-tokens", "64"]
     args += ["--sweep-chunk-tokens", "128", "--sweep-overlap", "0", "--sweep-rrf-k", "10"]
     args += ["--sweep-rrf-k", "60", "--sweep-weights", "1:0.5"]
+    args += ["--sweep-fusion", "rrf", "--sweep-fusion", "blend"]
     code, out, err = _run(str(path), *args)
     assert code == 0, err
     rows = json.loads(out)
-    # 2 chunkings x (dense + bm25 + 2 fusion settings for hybrid)
-    assert len(rows) == 8
+    # 2 chunkings x (dense + bm25 + hybrid: RRF with 2 constants, and the z-score blend)
+    assert len(rows) == 10
     hybrid = [r for r in rows if r["retriever"] == "hybrid"]
-    assert {(r["rrf_k"], r["dense_weight"], r["bm25_weight"]) for r in hybrid} == {
-        (10, 1.0, 0.5),
-        (60, 1.0, 0.5),
+    assert {(r["fusion"], r["rrf_k"], r["dense_weight"], r["bm25_weight"]) for r in hybrid} == {
+        ("rrf", 10, 1.0, 0.5),
+        ("rrf", 60, 1.0, 0.5),
+        ("blend", None, 1.0, 0.5),
     }
     assert {r["chunk_tokens"] for r in rows} == {64, 128}
     assert all(r["passages"] > 0 for r in rows)

@@ -58,6 +58,9 @@ def evaluate(
     overlap: Annotated[
         int | None, typer.Option(help="Evaluate another sentence overlap (in memory).")
     ] = None,
+    fusion: Annotated[
+        str | None, typer.Option(help="Hybrid fusion: 'blend' (z-scores) or 'rrf'.")
+    ] = None,
     rrf_k: Annotated[int | None, typer.Option(help="RRF constant for hybrid.")] = None,
     dense_weight: Annotated[float | None, typer.Option(help="Dense weight for hybrid.")] = None,
     bm25_weight: Annotated[float | None, typer.Option(help="BM25 weight for hybrid.")] = None,
@@ -81,6 +84,9 @@ def evaluate(
     sweep_overlap: Annotated[
         list[int] | None, typer.Option(help="Sweep: overlaps (repeat).")
     ] = None,
+    sweep_fusion: Annotated[
+        list[str] | None, typer.Option(help="Sweep: hybrid fusions, blend and/or rrf (repeat).")
+    ] = None,
     sweep_rrf_k: Annotated[
         list[int] | None, typer.Option(help="Sweep: RRF constants (repeat).")
     ] = None,
@@ -95,11 +101,15 @@ def evaluate(
     from qa.errors import QAError
 
     names = _retrievers(retriever)
-    if not 1 <= k <= 50:
-        fail(f"k must be between 1 and 50, got {k}")
     if bm25_level not in ("document", "passage"):
         fail(f"--bm25-level must be 'document' or 'passage', got {bm25_level!r}")
-    settings = settings_with(rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight)
+    if fusion is not None and fusion not in ("blend", "rrf"):
+        fail(f"--fusion must be 'blend' or 'rrf', got {fusion!r}")
+    settings = settings_with(
+        fusion=fusion, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
+    )
+    if not 1 <= k <= settings.max_k:
+        fail(f"k must be between 1 and {settings.max_k}, got {k}")
     try:
         if beir is not None:
             _beir(settings, beir, names, chunk_tokens, overlap, bm25_level, as_json, report)
@@ -110,6 +120,7 @@ def evaluate(
             grid = SweepGrid(
                 chunk_tokens=tuple(sweep_chunk_tokens or defaults.chunk_tokens),
                 overlap=tuple(sweep_overlap or defaults.overlap),
+                fusion=tuple(sweep_fusion or (settings.fusion,)),
                 rrf_k=tuple(sweep_rrf_k or (settings.rrf_k,)),
                 weights=_weights(sweep_weights)
                 if sweep_weights
@@ -229,6 +240,7 @@ def _beir(
             chosen.chunking,
             chosen.cache_dir,
             names,
+            chosen.fusion,
             chosen.rrf_k,
             chosen.dense_weight,
             chosen.bm25_weight,

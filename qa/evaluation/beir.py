@@ -29,8 +29,8 @@ from qa.embedding import Embedder, Vectors
 from qa.evaluation.labels import EvaluationError
 from qa.indexing import Progress, encode_batched, make_chunker
 from qa.retrieval.bm25 import BM25Index
-from qa.retrieval.fusion import reciprocal_rank_fusion
-from qa.retrieval.rankers import Candidate, dense_candidates, top_scores
+from qa.retrieval.fusion import combine
+from qa.retrieval.rankers import Candidate, ScoreStats, dense_candidates, top_scores
 from qa.store.vectors import FaissVectorStore
 from qa.types import Block, BlockKind, Document, embedding_text
 
@@ -222,7 +222,7 @@ def passages(
     return PassageTable(spans, vectors), False
 
 
-def _group_starts(doc_index: IntArray, count: int) -> tuple[IntArray, IntArray]:
+def _group_starts(doc_index: IntArray) -> tuple[IntArray, IntArray]:
     """For passages sorted by document: where each document's run starts, and which docs."""
     starts = np.flatnonzero(np.r_[True, doc_index[1:] != doc_index[:-1]])
     return starts.astype(np.int64), doc_index[starts]
@@ -232,7 +232,7 @@ def max_per_document(scores: npt.NDArray[np.float32], doc_index: IntArray, count
     """A document's score is its best passage's; documents without passages get -inf."""
     out = np.full(count, -np.inf, dtype=np.float32)
     if len(scores):
-        starts, docs = _group_starts(doc_index, count)
+        starts, docs = _group_starts(doc_index)
         out[docs] = np.maximum.reduceat(scores, starts)
     return out
 
@@ -271,23 +271,30 @@ def bm25_runs(
     queries: Sequence[str],
     level: Bm25Level,
     depth: int = RUN_DEPTH,
-) -> list[list[Candidate]]:
-    """BM25 document rankings, over whole documents or pooled from passages."""
+) -> list[tuple[list[Candidate], ScoreStats]]:
+    """BM25 document rankings, over whole documents or pooled from passages.
+
+    Each comes with the statistics of every document's score (zeros included),
+    which the z-score blend needs, as the service computes them over passages.
+    """
     count = len(documents)
     if level == "document":
         index = BM25Index.build([d.text for d in documents])
-        return [_ranked_docs(index.scores(q), depth, positive_only=True) for q in queries]
-    texts = [
-        embedding_text(documents[d].title, documents[d].title, documents[d].text[s:e])
-        for d, s, e in table.spans.tolist()
+        pooled_scores = (index.scores(q) for q in queries)
+    else:
+        texts = [
+            embedding_text(documents[d].title, documents[d].title, documents[d].text[s:e])
+            for d, s, e in table.spans.tolist()
+        ]
+        index = BM25Index.build(texts)
+        pooled_scores = (
+            np.maximum(max_per_document(index.scores(q), table.doc_index, count), 0.0)
+            for q in queries
+        )
+    return [
+        (_ranked_docs(scores, depth, positive_only=True), ScoreStats.of(scores, floor=0.0))
+        for scores in pooled_scores
     ]
-    index = BM25Index.build(texts)
-    runs = []
-    for q in queries:
-        pooled = max_per_document(index.scores(q), table.doc_index, count)
-        pooled[~np.isfinite(pooled)] = 0.0
-        runs.append(_ranked_docs(pooled, depth, positive_only=True))
-    return runs
 
 
 def to_run(
@@ -319,9 +326,10 @@ def run_beir(
     chunking: ChunkSettings,
     cache_dir: Path,
     retrievers: Sequence[str] = RETRIEVERS,
+    fusion: str = "blend",
     rrf_k: int = 60,
-    dense_weight: float = 1.0,
-    bm25_weight: float = 1.0,
+    dense_weight: float = 0.6,
+    bm25_weight: float = 0.4,
     bm25_level: Bm25Level = "document",
     batch_size: int = 32,
     progress: Progress = _noop,
@@ -348,16 +356,21 @@ def run_beir(
     if wanted & {"dense", "hybrid"}:
         runs["dense"] = dense_runs(table, query_vectors, len(documents))
     if wanted & {"bm25", "hybrid"}:
-        runs["bm25"] = bm25_runs(data, documents, table, texts, bm25_level)
+        bm25 = bm25_runs(data, documents, table, texts, bm25_level)
+        runs["bm25"] = [ranked for ranked, _ in bm25]
     if "hybrid" in wanted:
+        # The service's own fusion, applied to document rankings.
         runs["hybrid"] = [
             [
                 Candidate(f.index, f.score, r)
                 for r, f in enumerate(
-                    reciprocal_rank_fusion(d, b, rrf_k, dense_weight, bm25_weight)[:RUN_DEPTH], 1
+                    combine(d, b, "hybrid", fusion, rrf_k, dense_weight, bm25_weight, stats)[
+                        :RUN_DEPTH
+                    ],
+                    1,
                 )
             ]
-            for d, b in zip(runs["dense"], runs["bm25"], strict=True)
+            for d, (b, stats) in zip(runs["dense"], bm25, strict=True)
         ]
     seconds["ranking"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -371,6 +384,7 @@ def run_beir(
             "chunk_tokens": chunking.chunk_tokens,
             "overlap": chunking.overlap,
             "bm25_level": bm25_level,
+            "fusion": fusion,
             "rrf_k": rrf_k,
             "dense_weight": dense_weight,
             "bm25_weight": bm25_weight,

@@ -170,6 +170,7 @@ SWEEP_COLUMNS = (
     "chunk_tokens",
     "overlap",
     "retriever",
+    "fusion",
     "rrf_k",
     "dense_weight",
     "bm25_weight",

@@ -134,6 +134,7 @@ def describe(service: QAService, k: int) -> dict[str, Any]:
         "documents": len(manifest.documents),
         "k": k,
         "candidates": opts.candidates,
+        "fusion": opts.fusion,
         "rrf_k": opts.rrf_k,
         "dense_weight": opts.dense_weight,
         "bm25_weight": opts.bm25_weight,

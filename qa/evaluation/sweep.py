@@ -13,8 +13,9 @@ From Python::
 
     settings = Settings()
     documents = load_documents(settings.seeds_dir)
-    grid = SweepGrid(chunk_tokens=(96, 128), overlap=(0, 1), rrf_k=(20, 60),
-                     weights=((1.0, 1.0), (1.0, 0.5)), options=({}, {"candidates": 100}))
+    grid = SweepGrid(chunk_tokens=(96, 128), overlap=(0, 1), fusion=("blend", "rrf"),
+                     rrf_k=(20, 60), weights=((0.6, 0.4), (0.5, 0.5)),
+                     options=({}, {"candidates": 100}))
     rows = sweep(documents, load_embedder(settings), load_questions(settings.questions_path),
                  grid, settings)
     best(rows, "ndcg", "hybrid").flat()
@@ -53,8 +54,9 @@ class SweepGrid:
 
     chunk_tokens: tuple[int, ...] = (64, 96, 128, 192, 256)
     overlap: tuple[int, ...] = (0, 1, 2)
-    rrf_k: tuple[int, ...] = (60,)
-    weights: tuple[tuple[float, float], ...] = ((1.0, 1.0),)  # (dense, bm25)
+    fusion: tuple[str, ...] = ("blend",)  # "blend" (z-scores) and/or "rrf"
+    rrf_k: tuple[int, ...] = (60,)  # RRF only
+    weights: tuple[tuple[float, float], ...] = ((0.6, 0.4),)  # (dense, bm25)
     retrievers: tuple[str, ...] = RETRIEVERS
     # Other ``SearchOptions`` overrides to try, for every retriever (e.g. {"candidates": 100}).
     options: tuple[dict[str, Any], ...] = ({},)
@@ -62,8 +64,13 @@ class SweepGrid:
     def chunkings(self) -> list[tuple[int, int]]:
         return list(itertools.product(self.chunk_tokens, self.overlap))
 
-    def fusions(self) -> list[tuple[int, float, float]]:
-        return [(k, d, b) for k in self.rrf_k for d, b in self.weights]
+    def fusions(self) -> list[tuple[str, int | None, float, float]]:
+        """(fusion, rrf_k, dense_weight, bm25_weight); rrf_k only varies for RRF."""
+        out: list[tuple[str, int | None, float, float]] = []
+        for name in self.fusion:
+            ks: tuple[int | None, ...] = self.rrf_k if name == "rrf" else (None,)
+            out.extend((name, k, d, b) for k in ks for d, b in self.weights)
+        return out
 
     @property
     def size(self) -> int:
@@ -78,7 +85,8 @@ class SweepRow:
     chunk_tokens: int
     overlap: int
     retriever: str
-    rrf_k: int | None  # None: not a fused ranking
+    fusion: str | None  # None: not a fused ranking
+    rrf_k: int | None  # None: not an RRF ranking
     dense_weight: float | None
     bm25_weight: float | None
     passages: int
@@ -91,6 +99,7 @@ class SweepRow:
             "chunk_tokens": self.chunk_tokens,
             "overlap": self.overlap,
             "retriever": self.retriever,
+            "fusion": self.fusion,
             "rrf_k": self.rrf_k,
             "dense_weight": self.dense_weight,
             "bm25_weight": self.bm25_weight,
@@ -148,6 +157,7 @@ def sweep(
                         None,
                         None,
                         None,
+                        None,
                         len(snapshot.passages),
                         result.metrics[name],
                         dict(extra),
@@ -156,9 +166,13 @@ def sweep(
                 )
             if "hybrid" not in grid.retrievers:
                 continue
-            for rrf_k, dense_weight, bm25_weight in grid.fusions():
+            for fusion, rrf_k, dense_weight, bm25_weight in grid.fusions():
                 service.options = options_with(
-                    start, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
+                    start,
+                    fusion=fusion,
+                    rrf_k=rrf_k,
+                    dense_weight=dense_weight,
+                    bm25_weight=bm25_weight,
                 )
                 result = evaluate_questions(service, labels, ["hybrid"], k)
                 rows.append(
@@ -166,6 +180,7 @@ def sweep(
                         chunk_tokens,
                         overlap,
                         "hybrid",
+                        fusion,
                         rrf_k,
                         dense_weight,
                         bm25_weight,

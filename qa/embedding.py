@@ -82,7 +82,10 @@ class SentenceTransformerEmbedder:
         # thread steals the core the event loop (or a neighbour) needs.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
+        import transformers.utils.logging as transformers_logging
         from sentence_transformers import SentenceTransformer
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars are noise here
 
         if threads > 0:
             torch.set_num_threads(threads)

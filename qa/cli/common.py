@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from qa.config import Settings
 
-stdout = Console(soft_wrap=False)
+stdout = Console(soft_wrap=True)  # pipes and greps get whole lines
 stderr = Console(stderr=True)
 
 

@@ -85,7 +85,7 @@ class SentenceTransformerEmbedder:
         import transformers.utils.logging as transformers_logging
         from sentence_transformers import SentenceTransformer
 
-        transformers_logging.disable_progress_bar()  # "Loading weights" bars are noise here
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         if threads > 0:
             torch.set_num_threads(threads)

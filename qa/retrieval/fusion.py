@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa.retrieval.rankers import Candidate, ScoreStats
@@ -15,6 +16,21 @@ class Fused:
     bm25: Candidate | None
 
 
+Pair = Callable[[Candidate | None, Candidate | None], float]
+
+
+def _fuse(dense: list[Candidate], bm25: list[Candidate], score: Pair) -> list[Fused]:
+    """Score every passage found by either retriever; best first, ties by passage order."""
+    by_dense = {c.index: c for c in dense}
+    by_bm25 = {c.index: c for c in bm25}
+    fused = []
+    for index in by_dense.keys() | by_bm25.keys():
+        d, b = by_dense.get(index), by_bm25.get(index)
+        fused.append(Fused(index, score(d, b), d, b))
+    fused.sort(key=lambda f: (-f.score, f.index))
+    return fused
+
+
 def reciprocal_rank_fusion(
     dense: list[Candidate],
     bm25: list[Candidate],
@@ -23,17 +39,13 @@ def reciprocal_rank_fusion(
     bm25_weight: float = 1.0,
 ) -> list[Fused]:
     """Weighted RRF: sum of ``weight / (k + rank)``; robust to the two score scales."""
-    by_dense = {c.index: c for c in dense}
-    by_bm25 = {c.index: c for c in bm25}
-    fused = []
-    for index in by_dense.keys() | by_bm25.keys():
-        d, b = by_dense.get(index), by_bm25.get(index)
-        score = (dense_weight / (k + d.rank) if d else 0.0) + (
+
+    def score(d: Candidate | None, b: Candidate | None) -> float:
+        return (dense_weight / (k + d.rank) if d else 0.0) + (
             bm25_weight / (k + b.rank) if b else 0.0
         )
-        fused.append(Fused(index, score, d, b))
-    fused.sort(key=lambda f: (-f.score, f.index))
-    return fused
+
+    return _fuse(dense, bm25, score)
 
 
 def zscore_blend(
@@ -47,22 +59,18 @@ def zscore_blend(
     """Convex blend of z-normalised scores.
 
     Unlike RRF it keeps how far ahead a passage is, not just its place, which
-    measured better on the labelled questions (see README, "Retrieval quality").
+    measured better on the labelled questions (see README, "Retrieval").
     A passage missing from one list takes that list's floor score.
     """
-    by_dense = {c.index: c for c in dense}
-    by_bm25 = {c.index: c for c in bm25}
     total = (dense_weight + bm25_weight) or 1.0
-    fused = []
-    for index in by_dense.keys() | by_bm25.keys():
-        d, b = by_dense.get(index), by_bm25.get(index)
-        score = (
+
+    def score(d: Candidate | None, b: Candidate | None) -> float:
+        return (
             dense_weight * dense_stats.z(d.score if d else None)
             + bm25_weight * bm25_stats.z(b.score if b else None)
         ) / total
-        fused.append(Fused(index, score, d, b))
-    fused.sort(key=lambda f: (-f.score, f.index))
-    return fused
+
+    return _fuse(dense, bm25, score)
 
 
 def combine(

@@ -203,10 +203,28 @@ class FastAsk:
             self.cache.put(snapshot, key, answer)
         return answer
 
-    def _encode_batch(self, questions: list[str]) -> list[Vectors]:
-        """One model call for the whole batch; row ``i`` belongs to question ``i``."""
-        vectors = self.service.embedder.encode(questions, batch_size=max(len(questions), 1))
+    def _encode_batch(self, questions: list[str]) -> list[Vectors | BaseException]:
+        """One model call for the whole batch; row ``i`` belongs to question ``i``.
+
+        If that call fails, each question is retried alone: one input the model
+        cannot take fails its own request, not every request that shared its batch.
+        """
+        embedder = self.service.embedder
+        try:
+            vectors = embedder.encode(questions, batch_size=max(len(questions), 1))
+        except Exception:
+            if len(questions) == 1:
+                raise
+            log.warning("a batch of %d failed; encoding its questions one by one", len(questions))
+            return [self._encode_alone(question) for question in questions]
         return list(vectors)
+
+    def _encode_alone(self, question: str) -> Vectors | BaseException:
+        try:
+            vector: Vectors = self.service.embedder.encode([question], batch_size=1)[0]
+        except Exception as exc:
+            return exc
+        return vector
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -97,6 +97,12 @@ class QAService:
         cleaned = question.strip()
         if not cleaned:
             raise InvalidQuestionError("question must not be empty")
+        try:  # JSON can carry a lone surrogate ("\\ud800"); the tokenizer cannot take one
+            cleaned.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidQuestionError(
+                f"question must be valid Unicode text: lone surrogate at position {exc.start}"
+            ) from None
         if not 1 <= k <= self.settings.max_k:
             raise InvalidQuestionError(f"k must be between 1 and {self.settings.max_k}, got {k}")
         if retriever not in RETRIEVERS:

@@ -74,6 +74,11 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(text: str) -> str:
+    """Escape the pipe of specs such as ``HNSW32|efSearch=128`` inside a table cell."""
+    return text.replace("|", "\\|")
+
+
 def scaling_markdown(rows: list[dict[str, Any]]) -> str:
     out = [
         "| passages | index (manifest spec) | build s | memory MiB | search p50 ms | "
@@ -82,12 +87,26 @@ def scaling_markdown(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         out.append(
-            f"| {r['passages']:,} | `{r['spec']}` | {_f(r['build_s'], 2)} | "
+            f"| {r['passages']:,} | `{_cell(r['spec'])}` | {_f(r['build_s'], 2)} | "
             f"{_f(r['memory_mb'], 1)} | "
             f"{_f(r['search_p50_ms'], 3)} | {_f(r['search_p99_ms'], 3)} | "
             f"{r['search_p50_ms'] / r['flat_p50_ms']:.3f} | {_f(r['recall_at_10'], 3)} | "
             f"{_f(r['real_recall_at_10'], 3)} |"
         )
+    sweeps = [(r["passages"], s) for r in rows for s in r.get("ef_sweep", [])]
+    if sweeps:
+        out += [
+            "",
+            "| passages | efSearch | search p50 ms | search p99 ms | recall@10 synthetic | "
+            "recall@10 real sample |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for n, s in sweeps:
+            out.append(
+                f"| {n:,} | {s['efSearch']:.0f} | {_f(s['search_p50_ms'], 3)} | "
+                f"{_f(s['search_p99_ms'], 3)} | {_f(s['recall_at_10'], 3)} | "
+                f"{_f(s.get('real_recall_at_10', float('nan')), 3)} |"
+            )
     return "\n".join(out)
 
 

@@ -107,6 +107,12 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
             "QA_AUTO_REBUILD": "false",
             "QA_LOG_LEVEL": "WARNING",
             "QA_TORCH_THREADS": str(config.torch_threads),
+            # The servers must see the index as current even if the defaults change
+            # under us (a shared working tree): pass what the index was built with.
+            "QA_CHUNK_TOKENS": str(bench_settings.chunk_tokens),
+            "QA_OVERLAP": str(bench_settings.overlap),
+            "QA_ENCODING": bench_settings.encoding,
+            "QA_MODEL": bench_settings.model,
             **config.extra_env,
         }
         logfile = config.out / "servers.log"
@@ -223,7 +229,7 @@ def run_scaling(config: BenchConfig, settings: Settings, log: Log) -> list[dict[
     corpus, asked = real_sample(embedder, sentences, load_questions(config.questions_path))
     rows = []
     for n in config.scaling:
-        rows.append(asdict(measure(n, corpus, asked, log=log)))
+        rows.append(asdict(measure(n, corpus, asked, log=log, ef_values=(64, 128, 256, 512))))
         (config.out / "scaling.partial.json").write_text(json.dumps(rows, indent=2))
     return rows
 

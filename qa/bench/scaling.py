@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ class ScalingRow:
     flat_p50_ms: float
     recall_at_10: float
     real_recall_at_10: float
+    ef_sweep: list[dict[str, float]] = field(default_factory=list)
 
 
 def synthetic(n: int, rng: np.random.Generator, dim: int = DIM, alpha: float = 1.0) -> F32:
@@ -92,6 +93,7 @@ def measure(
     seed: int = 0,
     spec: str | None = None,
     log: Callable[[str], None] = print,
+    ef_values: tuple[int, ...] = (),
 ) -> ScalingRow:
     """Build the chosen index over ``n`` vectors and measure it against exact search."""
     rng = np.random.default_rng(seed)
@@ -112,6 +114,7 @@ def measure(
     _, truth = flat.search(probe, 10)
     _, found = store.search(probe, 10)
     real_recall = float("nan")
+    real_truth = truth
     if real_queries is not None and planted:
         _, real_truth = flat.search(real_queries, 10)
         _, real_found = store.search(real_queries, 10)
@@ -119,6 +122,19 @@ def measure(
     store.search(probe[:10], 10)  # warm caches
     lat = percentiles(_latencies(store, probe))
     flat_lat = lat if flat is store else percentiles(_latencies(flat, probe[:50]))
+    sweep = []
+    for ef in ef_values if spec.startswith("HNSW") else ():
+        store.set_params(f"efSearch={ef}")
+        swept = {
+            "efSearch": float(ef),
+            "recall_at_10": recall_at(store.search(probe, 10)[1], truth),
+        }
+        if real_queries is not None and planted:
+            swept["real_recall_at_10"] = recall_at(store.search(real_queries, 10)[1], real_truth)
+        ef_lat = percentiles(_latencies(store, probe[:100]))
+        swept.update(search_p50_ms=ef_lat["p50"], search_p99_ms=ef_lat["p99"])
+        sweep.append(swept)
+        log(f"scaling n={n}: {swept}")
     row = ScalingRow(
         passages=n,
         spec=spec,
@@ -130,6 +146,7 @@ def measure(
         flat_p50_ms=flat_lat["p50"],
         recall_at_10=recall_at(found, truth),
         real_recall_at_10=real_recall,
+        ef_sweep=sweep,
     )
     log(f"scaling n={n}: {asdict(row)}")
     return row

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,6 +33,16 @@ def bench(
     torch_threads: Annotated[
         int | None, typer.Option(help="torch threads for floor and service (QA_TORCH_THREADS).")
     ] = None,
+    render: Annotated[
+        bool,
+        typer.Option(
+            "--render", help="Measure nothing: rewrite tables and charts from bench.json."
+        ),
+    ] = False,
+    add_scaling: Annotated[
+        Path | None,
+        typer.Option(help="Merge the scaling rows of an earlier bench.json (e.g. the 1e6 run)."),
+    ] = None,
 ) -> None:
     """Measure the service against the floor and a naive peer; write tables and charts."""
     import datetime
@@ -56,7 +66,7 @@ def bench(
         torch_threads=settings.torch_threads,
     )
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, object] = {
+    results: dict[str, Any] = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
         "torch_threads": settings.torch_threads,
@@ -65,9 +75,20 @@ def bench(
     def log(message: str) -> None:
         stderr.print(message, markup=False, highlight=False)
 
-    if config.http:
-        results["http"] = run_http(config, settings, log)
-    if config.scaling:
-        results["scaling"] = run_scaling(config, settings, log)
+    import json
+
+    if render:
+        results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+        rows: list[dict[str, Any]] = list(results.get("scaling", []))
+    else:
+        if config.http:
+            results["http"] = run_http(config, settings, log)
+        rows = run_scaling(config, settings, log) if config.scaling else []
+    if add_scaling is not None:
+        earlier = json.loads(add_scaling.read_text(encoding="utf-8")).get("scaling", [])
+        sizes = {row["passages"] for row in rows}
+        rows += [row for row in earlier if row["passages"] not in sizes]
+    if rows:
+        results["scaling"] = sorted(rows, key=lambda row: int(row["passages"]))
     for path in report.write(results, out):
         stdout.print(f"wrote {path}")

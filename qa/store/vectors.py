@@ -107,6 +107,10 @@ class FaissVectorStore:
     def spec(self) -> str:
         return self._spec
 
+    def set_params(self, params: str) -> None:
+        """Change search-time knobs (``efSearch=256``, ``nprobe=16``) on a live index."""
+        _apply_params(self._index, _split_spec("|" + params)[1])
+
     @property
     def dim(self) -> int:
         return int(self._index.d)

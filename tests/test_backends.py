@@ -133,29 +133,32 @@ class ReplayEmbedder:
         return self._real.encode(texts, batch_size)
 
 
+def known_vectors(faiss_service: QAService, embedder: Embedder) -> dict[str, Vectors]:
+    """Text -> vector for everything the FAISS index embedded, from its checkpoints."""
+    from qa.ingest import model_entry, scan_seeds
+
+    settings = faiss_service.settings
+    store = CheckpointStore(settings.index_dir, model_entry(embedder), settings.chunking)
+    known: dict[str, Vectors] = {}
+    for seed in scan_seeds(settings):
+        doc = store.read(seed, faiss_service.document(seed.doc_id))
+        for p, v in zip(doc.passages, doc.passage_vectors, strict=True):
+            known[p.embedding_text] = v
+        for s, v in zip(doc.sentences, doc.sentence_vectors, strict=True):
+            known[doc.info.text[s.start : s.end]] = v
+    return known
+
+
 @pytest.fixture(scope="session")
 def milvus_essay_service(
     tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, essay_service: QAService
 ) -> QAService:
     """The essay in Milvus Lite, built from the vectors of the FAISS essay index."""
-    from qa.ingest import model_entry, scan_seeds
-
-    faiss_settings = essay_service.settings
-    store = CheckpointStore(
-        faiss_settings.index_dir, model_entry(embedder), faiss_settings.chunking
-    )
-    known: dict[str, Vectors] = {}
-    for seed in scan_seeds(faiss_settings):
-        doc = store.read(seed, essay_service.document(seed.doc_id))
-        for p, v in zip(doc.passages, doc.passage_vectors, strict=True):
-            known[p.embedding_text] = v
-        for s, v in zip(doc.sentences, doc.sentence_vectors, strict=True):
-            known[doc.info.text[s.start : s.end]] = v
     root = tmp_path_factory.mktemp("milvus-essay")
     (root / "seeds").mkdir()
     shutil.copy(ESSAY, root / "seeds" / ESSAY.name)
     settings = backend_settings(root, "milvus")
-    build_index(settings, ReplayEmbedder(embedder, known))
+    build_index(settings, ReplayEmbedder(embedder, known_vectors(essay_service, embedder)))
     return QAService(settings, embedder, open_index(settings, embedder, rebuild=False))
 
 

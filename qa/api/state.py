@@ -19,9 +19,8 @@ from qa.api.errors import not_ready
 from qa.api.metrics import Metrics
 from qa.config import Settings
 from qa.errors import QAError
-from qa.indexing import check_index
+from qa.indexing import check_index, published_manifest
 from qa.service import QAService
-from qa.store.snapshot import current_build, read_manifest
 
 log = logging.getLogger("qa.api")
 
@@ -132,7 +131,7 @@ def stale_reasons(settings: Settings, service: QAService | None) -> list[str]:
     try:
         reasons = check_index(settings, service.embedder if service else None)
         if service is not None and not reasons:
-            published = read_manifest(current_build(settings.index_dir))
+            published = published_manifest(settings)  # any backend (FAISS folder, Milvus)
             if published.built_at != service.snapshot.manifest.built_at:
                 reasons.append("a newer index was published than the one being served")
     except (QAError, OSError) as exc:

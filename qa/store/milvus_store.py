@@ -81,7 +81,10 @@ def connect(vector_store: str) -> Any:
 
     uri = milvus_uri(vector_store)
     try:
-        return MilvusClient(uri=uri)
+        # pymilvus pings idle channels every 10 s; Milvus Lite's gRPC server allows one
+        # ping per 5 min and answers GOAWAY "too_many_pings", breaking idle replicas.
+        options = {"grpc.keepalive_permit_without_calls": False, "grpc.keepalive_time_ms": 60_000}
+        return MilvusClient(uri=uri, grpc_options=options)
     except Exception as exc:  # pymilvus raises several kinds for one cause
         hint = (
             " (a Milvus Lite file can be opened by one process at a time: run "

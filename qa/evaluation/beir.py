@@ -237,16 +237,6 @@ def max_per_document(scores: npt.NDArray[np.float32], doc_index: IntArray, count
     return out
 
 
-def _ranked_docs(
-    doc_scores: npt.NDArray[np.float32], depth: int, positive_only: bool
-) -> list[Candidate]:
-    if positive_only:
-        return top_scores(doc_scores, depth)
-    finite = np.flatnonzero(np.isfinite(doc_scores))
-    order = finite[np.lexsort((finite, -doc_scores[finite]))][:depth]
-    return [Candidate(int(i), float(doc_scores[i]), r) for r, i in enumerate(order, 1)]
-
-
 def dense_runs(
     table: PassageTable, query_vectors: Vectors, count: int, depth: int = RUN_DEPTH
 ) -> list[list[Candidate]]:
@@ -292,8 +282,7 @@ def bm25_runs(
             for q in queries
         )
     return [
-        (_ranked_docs(scores, depth, positive_only=True), ScoreStats.of(scores, floor=0.0))
-        for scores in pooled_scores
+        (top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)) for scores in pooled_scores
     ]
 
 

@@ -85,3 +85,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith("QA_"):
             monkeypatch.delenv(key)
     yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Load tests are opt-in: they run only when ``-m`` names them (``pytest -m load``)."""
+    if "load" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="opt-in load test: run it with `pytest -m load`")
+    for item in items:
+        if item.get_closest_marker("load") is not None:
+            item.add_marker(skip)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -199,3 +200,44 @@ def test_build_and_ask_in_process_with_sockets_disabled(
             assert client.post("/ask", json={"question": QUESTION, "k": 2}).status_code == 200
     finally:
         pytest_socket.enable_socket()
+
+
+@pytest.mark.browser
+def test_api_docs_render_with_the_network_blocked(essay_service: QAService) -> None:
+    """/docs uses the Swagger UI bundled in a package: it renders with no request leaving."""
+    from tests.test_security import CHROMIUM, live_server
+    from tests.test_web_page import CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    outside: list[str] = []
+    errors: list[str] = []
+    with (
+        live_server(create_app(essay_service.settings, service=essay_service)) as (base, _),
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(20_000)
+
+            def only_local(route: Any) -> None:
+                if route.request.url.startswith(base):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_local)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{base}/docs")
+            page.locator(".opblock").first.wait_for()
+            summaries = page.locator(".opblock-summary-path").all_inner_texts()
+            assert "/ask" in summaries and "/admin/reload" in summaries
+            assert "qa-cite" in page.locator(".info .title").inner_text()
+        finally:
+            browser.close()
+    assert outside == [], outside
+    assert errors == [], errors

@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from qa import __version__
-from qa.api import admin, errors, routes
+from qa.api import admin, docs, errors, routes
 from qa.api.metrics import Metrics
 from qa.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from qa.api.state import AppState, ServiceFactory, open_service
@@ -53,12 +53,14 @@ def create_app(
         state.set_ready(service)
 
     reloader = admin.Reloader(state)
+    swagger_ui = docs.swagger_ui_dir()  # served locally when installed, else from a CDN
     app = FastAPI(
         title="qa-cite",
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=_lifespan(state, reloader),
+        docs_url=None if swagger_ui else docs.DOCS_PATH,
     )
     app.state.qa = state
     app.state.reloader = reloader
@@ -66,6 +68,8 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
+    if swagger_ui:
+        docs.install(app, swagger_ui)
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # CORS preflight is logged, counted and carries its request id.

@@ -324,3 +324,38 @@ def test_two_qa_index_runs_at_once_never_mix(tmp_path: Path, embedder: Embedder)
     settings = make_settings(second, index_dir=index, auto_rebuild=False)
     hits = QAService.open(settings, embedder).ask("Why do glaciers retreat?", k=1).hits
     assert hits and "glacier" in hits[0].passage.text
+
+
+# -- damaged checkpoints (the per-document vectors a FAISS build is assembled from) -----------
+
+
+def _damaged_checkpoints(project: Path, how: str) -> Settings:
+    from tests.fakes import FakeEmbedder
+
+    settings = make_settings(project)
+    build_index(settings, FakeEmbedder())
+    damage(current_build(settings.index_dir) / "vectors.faiss", "corrupted")
+    checkpoints = list((settings.index_dir / "work").rglob("*.npz"))
+    assert checkpoints
+    for checkpoint in checkpoints:
+        damage(checkpoint, how)
+    return settings
+
+
+def test_truncated_checkpoint_is_re_embedded_during_the_rebuild(project: Path) -> None:
+    from tests.fakes import FakeEmbedder
+
+    settings = _damaged_checkpoints(project, "truncated")
+    snapshot = open_index(settings, FakeEmbedder(), rebuild=True, notice=lambda _: None)
+    assert snapshot.passages and check_index(settings, FakeEmbedder()) == []
+
+
+def test_corrupted_checkpoint_fails_clearly_once_then_rebuilds(project: Path) -> None:
+    from tests.fakes import FakeEmbedder
+
+    settings = _damaged_checkpoints(project, "corrupted")
+    with pytest.raises(CorruptIndexError, match=r"checkpoint for .* is damaged"):
+        open_index(settings, FakeEmbedder(), rebuild=True, notice=lambda _: None)
+    # The damaged checkpoint was discarded: the next attempt embeds the document again.
+    snapshot = open_index(settings, FakeEmbedder(), rebuild=True, notice=lambda _: None)
+    assert snapshot.passages and check_index(settings, FakeEmbedder()) == []

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from qa.store.snapshot import DocumentInfo, passage_from, passage_record
 from qa.types import Span
 
 WORK_DIR = "work"
+# What numpy raises for a truncated or corrupted .npz (zip) file.
+DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def fingerprint(model: ModelEntry, chunking: ChunkSettings) -> str:
@@ -50,7 +53,17 @@ class CheckpointStore:
         return self.folder / f"{seed.doc_id}.{seed.sha256[:16]}.npz"
 
     def has(self, seed: SeedFile) -> bool:
-        return self._path(seed).is_file()
+        """Whether a readable checkpoint exists; an unreadable one is deleted, to re-embed."""
+        path = self._path(seed)
+        if not path.is_file():
+            return False
+        try:  # cheap: the zip directory and one small array, not the vectors
+            with np.load(path, allow_pickle=False) as data:
+                data["counts"]
+        except DAMAGED:
+            self.discard(seed)
+            return False
+        return True
 
     def write(self, doc: EmbeddedDocument) -> None:
         """Save one document; the rename makes it visible only once complete."""
@@ -79,7 +92,7 @@ class CheckpointStore:
         try:
             with np.load(self._path(seed), allow_pickle=False) as data:
                 passages, rows, tokens = (int(x) for x in data["counts"])
-        except (OSError, ValueError, KeyError) as exc:
+        except DAMAGED as exc:
             self.discard(seed)
             raise CorruptIndexError(f"checkpoint for {seed.doc_id} is damaged: {exc}") from exc
         return passages, rows, tokens
@@ -91,7 +104,7 @@ class CheckpointStore:
                 passage_vectors = np.asarray(data["passage_vectors"], dtype=np.float32)
                 spans = [Span(int(s), int(e)) for s, e in data["sentences"]]
                 sentence_vectors = np.asarray(data["sentence_vectors"], dtype=np.float32)
-        except (OSError, ValueError, KeyError) as exc:
+        except DAMAGED as exc:
             self.discard(seed)
             raise CorruptIndexError(f"checkpoint for {seed.doc_id} is damaged: {exc}") from exc
         passages = [passage_from(r, {info.doc_id: info}) for r in records]

@@ -235,12 +235,17 @@ def check_index(settings: Settings, embedder: Embedder | None = None) -> list[st
         manifest = published_manifest(settings)
     except (IndexMissingError, CorruptIndexError) as exc:
         return [str(exc)]
-    seeds = {
-        doc_id: DocumentEntry(path=path, sha256=sha)
-        for doc_id, (path, sha) in seed_fingerprints(
-            settings.seeds_dir, settings.project_root
-        ).items()
-    }
+    if settings.vector_store != "faiss" and not settings.seeds_dir.is_dir():
+        # A replica of a shared index has no seeds: the index itself is the collection,
+        # so only the model and chunking settings can make it stale.
+        seeds = dict(manifest.documents)
+    else:
+        seeds = {
+            doc_id: DocumentEntry(path=path, sha256=sha)
+            for doc_id, (path, sha) in seed_fingerprints(
+                settings.seeds_dir, settings.project_root
+            ).items()
+        }
     model_id = embedder.model_id if embedder else _configured_model_id(settings)
     weights = embedder.weights_hash if embedder else None
     return stale_reasons(manifest, seeds, settings.chunking, model_id, weights)

@@ -109,7 +109,9 @@ def start_replica(root: Path, name: str, store: str) -> tuple[str, subprocess.Po
     port = free_port()
     log = root / f"{name}.log"
     env = project_env(root, QA_AUTO_REBUILD="false", QA_VECTOR_STORE=store)
-    env["QA_INDEX_DIR"] = str(root / f"{name}-index")  # never written: proves statelessness
+    # No seeds and an index folder that is never created: all state is in Milvus.
+    env["QA_INDEX_DIR"] = str(root / f"{name}-index")
+    env["QA_SEEDS_DIR"] = str(root / f"{name}-no-seeds")
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [*qa_command(), "serve", "--port", str(port)],
@@ -162,7 +164,7 @@ def test_two_replicas_answer_identically_and_survive_each_others_reload(
         for base, _, _ in (a, b):
             ready = httpx.get(f"{base}/readyz", timeout=30).json()
             assert ready["stale"] is False, ready
-        assert not (tmp_path / "a-index").exists() and not (tmp_path / "b-index").exists()
+        assert not any(tmp_path.glob("a-*")) and not any(tmp_path.glob("b-*"))
 
         # Add a document to the shared index while both serve, then reload replica A only.
         (tmp_path / "seeds" / "arctic.txt").write_text(NEW_DOC, encoding="utf-8")

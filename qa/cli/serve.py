@@ -47,7 +47,9 @@ def serve(
     from qa.indexing import check_index
 
     settings = settings_with(host=host, port=port)
-    seed_files(settings.seeds_dir)  # no seeds: fail now, not in the background
+    if settings.vector_store == "faiss" or settings.auto_rebuild:
+        seed_files(settings.seeds_dir)  # no seeds: fail now, not in the background
+    # else a replica of a shared (Milvus) index: it needs no local seeds at all.
     if not settings.auto_rebuild:
         reasons = check_index(settings) or damaged_files(settings)
         if reasons:

@@ -141,7 +141,7 @@ def assemble(
         documents={d.doc_id: DocumentInfo.of(d) for d in documents},
         passages=passages,
         vectors=store,
-        bm25=BM25Index.build([p.embedding_text for p in passages]),
+        bm25=BM25Index.build([p.keyword_text for p in passages]),
         sentence_vectors=sentence_vectors,
         sentence_rows=rows,
     )

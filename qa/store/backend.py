@@ -228,7 +228,7 @@ def write_from_checkpoints(
             sentence_vectors[s_row : s_row + len(layout)] = doc.sentence_vectors[layout]
             for passage in doc.passages:
                 handle.write(json.dumps(passage_record(passage), ensure_ascii=False) + "\n")
-                texts.append(passage.embedding_text)
+                texts.append(passage.keyword_text)
                 sentence_rows.append(sentence_rows[-1] + len(passage.sentences))
             entries[seed.doc_id] = DocumentEntry(path=seed.rel_path, sha256=seed.sha256, passages=n)
             p_row += n

@@ -350,7 +350,7 @@ class MilvusBackend:
             documents=documents,
             passages=passages,
             vectors=MilvusVectorStore(self.client, self.passages, ids, dim),
-            bm25=BM25Index.build([p.embedding_text for p in passages]),
+            bm25=BM25Index.build([p.keyword_text for p in passages]),
             sentence_vectors=sentence_vectors,
             sentence_rows=sentence_rows,
         )

@@ -1,7 +1,6 @@
 """Same sub-corpus, two dense protocols: MTEB (title + ' ' + text, truncated at 256
 word pieces) vs the service's max over 120-token passages (cached vectors)."""
 
-import glob
 import random
 import time
 from pathlib import Path
@@ -14,8 +13,8 @@ from qa.service import load_embedder
 
 t = time.time()
 data = load_beir(Path("/work/shared/benchmarks/scifact"))
-folder = glob.glob(".cache/qa/beir/scifact-*")[0]
-spans, vecs = np.load(folder + "/spans.npy"), np.load(folder + "/vectors.npy")
+folder = next(Path(".cache/qa/beir").glob("scifact-*"))  # the 120/1 passages of the full run
+spans, vecs = np.load(folder / "spans.npy"), np.load(folder / "vectors.npy")
 judged = sorted({data.ids.index(d) for q in data.qrels.values() for d in q})
 rng = random.Random(0)
 others = rng.sample([i for i in range(len(data.ids)) if i not in set(judged)], 700)

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     cache_size: int = Field(1024, ge=0)
     batch_wait_ms: float = Field(2.0, ge=0, le=100, description="Micro-batch gathering window.")
     max_batch: int = Field(32, ge=1, le=1024, description="Most questions per model call.")
+    encoder_backend: Literal["torch", "onnx"] = "torch"  # onnx: int8 ONNX Runtime, optional
 
     # Where vectors and passages live: "faiss" (files in index_dir, the default),
     # "milvus:///abs/path/file.db" (Milvus Lite, embedded) or "milvus://host:port".

@@ -54,6 +54,10 @@ class SearchOptions:
 
 
 def load_embedder(settings: Settings) -> Embedder:
+    if settings.encoder_backend == "onnx":  # optional: int8 ONNX Runtime, see qa.embedding_onnx
+        from qa.embedding_onnx import OnnxEmbedder
+
+        return OnnxEmbedder(settings.model, settings.torch_threads, settings.cache_dir)
     return SentenceTransformerEmbedder(settings.model, settings.torch_threads)
 
 

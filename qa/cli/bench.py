@@ -85,9 +85,9 @@ def bench(
             results["http"] = run_http(config, settings, log)
         rows = run_scaling(config, settings, log) if config.scaling else []
     if add_scaling is not None:
-        earlier = json.loads(add_scaling.read_text(encoding="utf-8")).get("scaling", [])
-        sizes = {row["passages"] for row in rows}
-        rows += [row for row in earlier if row["passages"] not in sizes]
+        added = json.loads(add_scaling.read_text(encoding="utf-8")).get("scaling", [])
+        sizes = {row["passages"] for row in added}  # the added run wins for its sizes
+        rows = [row for row in rows if row["passages"] not in sizes] + added
     if rows:
         results["scaling"] = sorted(rows, key=lambda row: int(row["passages"]))
     for path in report.write(results, out):

@@ -134,8 +134,8 @@ class QAService:
         name = retriever or self.options.retriever
         cleaned = self.validate(question, k, name)
         vector = self.encode_question(cleaned) if question_vector is None else question_vector
-        hits, confident = self.search(cleaned, vector, k, name)
-        answered = confident and bool(hits)
+        hits, confidence = self.search(cleaned, vector, k, name)
+        answered = confidence >= self.options.abstain_threshold and bool(hits)
         if not answered and not include_low_confidence:
             hits = []
         return Answer(
@@ -144,12 +144,17 @@ class QAService:
             hits=tuple(hits),
             took_ms=(time.perf_counter() - started) * 1000,
             retriever=name,
+            confidence=confidence,
         )
 
     def search(
         self, question: str, vector: Vectors, k: int, retriever: str
-    ) -> tuple[list[Hit], bool]:
-        """Ranked, de-duplicated hits with quotes, and whether the best one is confident."""
+    ) -> tuple[list[Hit], float]:
+        """Ranked, de-duplicated hits with quotes, and the best dense cosine of any passage.
+
+        Abstention looks at the dense score alone: BM25 scores have no fixed scale,
+        and cosine similarity separates the labelled unanswerable questions cleanly.
+        """
         snap, opts = self.snapshot, self.options
         depth = max(opts.candidates, k * 4)
         dense = dense_candidates(snap.vectors, vector[np.newaxis, :], depth)[0]
@@ -165,13 +170,13 @@ class QAService:
             bm25_stats,
         )
         chosen = list(distinct(((f, snap.passages[f.index]) for f in ranking), k))
-        confident = bool(dense) and dense[0].score >= opts.abstain_threshold
+        confidence = dense[0].score if dense else -1.0
         terms = set(tokenize([question])[0])
         hits = [
             self._hit(rank, fused, passage, vector, terms)
             for rank, (fused, passage) in enumerate(chosen, 1)
         ]
-        return hits, confident
+        return hits, confidence
 
     def _hit(
         self, rank: int, fused: Fused, passage: Passage, vector: Vectors, terms: set[str]

@@ -148,3 +148,4 @@ class Answer:
     hits: tuple[Hit, ...]
     took_ms: float
     retriever: str
+    confidence: float = 0.0  # best dense cosine of any passage; abstain below the threshold

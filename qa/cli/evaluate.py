@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -96,6 +97,10 @@ def evaluate(
     no_rebuild: Annotated[
         bool, typer.Option("--no-rebuild", help="Fail instead of rebuilding a stale index.")
     ] = False,
+    calibrate: Annotated[
+        bool,
+        typer.Option("--calibrate", help="Also suggest an abstention threshold from the labels."),
+    ] = False,
 ) -> None:
     """Measure retrieval quality: Hit@k, MRR, nDCG, quote accuracy, latency, abstention."""
     from qa.errors import QAError
@@ -130,7 +135,16 @@ def evaluate(
             _sweep(settings, questions, grid, k, as_json, report)
         else:
             _questions(
-                settings, questions, names, k, chunk_tokens, overlap, no_rebuild, as_json, report
+                settings,
+                questions,
+                names,
+                k,
+                chunk_tokens,
+                overlap,
+                no_rebuild,
+                as_json,
+                report,
+                calibrate,
             )
     except QAError as exc:
         fail(str(exc))
@@ -146,8 +160,10 @@ def _questions(
     no_rebuild: bool,
     as_json: bool,
     report: Path | None,
+    calibrate: bool = False,
 ) -> None:
     from qa.documents import load_documents
+    from qa.evaluation.calibrate import calibrate as calibrate_threshold
     from qa.evaluation.labels import load_questions, locate
     from qa.evaluation.runner import evaluate_questions, variant_service
     from qa.service import QAService, load_embedder
@@ -174,11 +190,24 @@ def _questions(
                 progress=progress,
             )
         result = evaluate_questions(service, questions, names, k, progress=progress)
+        calibration = calibrate_threshold(service, questions) if calibrate else None
     written = _write_report(result, report, str(source)) if report else []
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        data = result.to_dict()
+        if calibration is not None:
+            data["calibration"] = asdict(calibration)
+        print(json.dumps(data, indent=2, ensure_ascii=False))
         return
     _print_result(result)
+    if calibration is not None:
+        c = calibration
+        stdout.print(
+            f"abstention threshold: {service.options.abstain_threshold:g} in use; "
+            f"calibrated {c.threshold:g} ({c.abstained_unanswerable}/{c.unanswerable} "
+            f"unanswerable abstain, {c.wrongly_abstained}/{c.answerable} answerable "
+            f"wrongly abstain; best cosine of unanswerable <= {c.highest_unanswerable or 0:.3f}, "
+            f"of answerable >= {c.lowest_answerable or 0:.3f})"
+        )
     for p in written:
         stderr.print(f"wrote {p}")
 

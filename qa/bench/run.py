@@ -113,6 +113,8 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
             "QA_OVERLAP": str(bench_settings.overlap),
             "QA_ENCODING": bench_settings.encoding,
             "QA_MODEL": bench_settings.model,
+            "QA_ENCODER_BACKEND": bench_settings.encoder_backend,
+            "QA_CACHE_DIR": str(bench_settings.cache_dir.resolve()),
             **config.extra_env,
         }
         logfile = config.out / "servers.log"

@@ -135,7 +135,10 @@ class SentenceTransformerEmbedder:
         return int(limit) if limit is not None else 512
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        # verbose=False: measuring a text longer than the model takes is the point here,
+        # so the tokenizer's "longer than the maximum" warning is noise.
+        ids = self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
+        return len(ids["input_ids"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
         if not texts:

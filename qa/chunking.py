@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from qa.config import ChunkSettings
-from qa.documents import line_number, line_starts
+from qa.documents import line_number, line_starts, trim_span
 from qa.types import Block, BlockKind, Document, Passage, Span, embedding_text
 
 if TYPE_CHECKING:
@@ -63,14 +63,6 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def sentence_spans(text: str, start: int, end: int) -> list[Span]:
     """Sentences of ``text[start:end]`` as trimmed spans that together cover it.
 
@@ -92,7 +84,7 @@ def sentence_spans(text: str, start: int, end: int) -> list[Span]:
         cursor = found + len(needle)
     spans = []
     for begin, finish in zip(starts, [*starts[1:], len(block)], strict=True):
-        s, e = _trim(text, start + begin, start + finish)
+        s, e = trim_span(text, start + begin, start + finish)
         if s < e:
             spans.append(Span(s, e))
     return spans
@@ -124,14 +116,14 @@ class Chunker:
                 current = Span(current.start, piece.end)
                 continue
             if current is not None:
-                yield Span(*_trim(doc.text, current.start, current.end))
+                yield Span(*trim_span(doc.text, current.start, current.end))
             if self.fits(doc, section, piece.start, piece.end):
                 current = piece
             else:  # a single "word" over the limit: cut it by characters
                 *whole, current = self._split_word(doc, section, piece)
                 yield from whole
         if current is not None:
-            yield Span(*_trim(doc.text, current.start, current.end))
+            yield Span(*trim_span(doc.text, current.start, current.end))
 
     def _split_word(self, doc: Document, section: str, span: Span) -> list[Span]:
         out: list[Span] = []
@@ -144,7 +136,7 @@ class Chunker:
                     lo = mid
                 else:
                     hi = mid - 1
-            s, e = _trim(doc.text, start, lo)
+            s, e = trim_span(doc.text, start, lo)
             if s < e:
                 out.append(Span(s, e))
             start = lo

@@ -80,7 +80,8 @@ def _lines(text: str) -> Iterator[_Line]:
         yield _Line(start, end, text[start:end])
 
 
-def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink ``[start, end)`` past white space at both ends."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -115,7 +116,7 @@ def parse_blocks(text: str, markdown: bool) -> tuple[str, list[Block]]:
 
     def add(kind: BlockKind, start: int, end: int) -> None:
         nonlocal paragraph
-        start, end = _trimmed(text, start, end)
+        start, end = trim_span(text, start, end)
         if start == end:
             return
         if kind in (BlockKind.PARAGRAPH, BlockKind.BULLET):
@@ -154,7 +155,7 @@ def parse_blocks(text: str, markdown: bool) -> tuple[str, list[Block]]:
                 start, end = offset, offset + len(md.group(2))
             else:
                 start, end = line.start, line.end
-            start, end = _trimmed(text, start, end)
+            start, end = trim_span(text, start, end)
             heading = text[start:end]
             if start == end:
                 i += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,17 @@ from typer.testing import CliRunner
 from qa.cli.app import app
 from qa.embedding import Embedder
 from tests.conftest import ESSAY
+from tests.test_serve import project_env, qa_command
 
 ESSAY_ID = "china-russia-relations-in-the-age-of-trump"
 
 
-def env_for(project: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update(
-        QA_SEEDS_DIR=str(project / "seeds"),
-        QA_INDEX_DIR=str(project / "index"),
-        QA_CACHE_DIR=str(project / ".cache"),
-        HF_HUB_OFFLINE="1",
-        **extra,
-    )
-    return env
-
-
 def run_qa(project: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from qa.cli import main; main()", *args],
+        [*qa_command(), *args],
         capture_output=True,
         text=True,
-        env=env_for(project, **extra),
+        env=project_env(project, **extra),
         cwd=project,
         timeout=300,
     )
@@ -47,7 +35,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, essay_project: Path, embedder: Embedder
     for key in list(os.environ):
         if key.startswith("QA_"):
             monkeypatch.delenv(key)
-    for key, value in env_for(essay_project).items():
+    for key, value in project_env(essay_project).items():
         if key.startswith("QA_"):
             monkeypatch.setenv(key, value)
     monkeypatch.setattr("qa.service.load_embedder", lambda settings: embedder)

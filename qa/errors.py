@@ -34,7 +34,7 @@ class StaleIndexError(QAError):
 
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
-        super().__init__("index is stale: " + "; ".join(reasons))
+        super().__init__("index is stale: " + "; ".join(reasons) + " (run `qa index`)")
 
 
 class CorruptIndexError(QAError):

@@ -168,7 +168,10 @@ def test_index_then_ask_end_to_end_and_no_rebuild(tmp_path: Path) -> None:
     )
     refused = run_qa(tmp_path, "ask", "When should roses be pruned?", "--no-rebuild")
     assert refused.returncode == 2
-    assert refused.stderr.strip() == "error: index is stale: changed documents: garden"
+    assert (
+        refused.stderr.strip()
+        == "error: index is stale: changed documents: garden (run `qa index`)"
+    )
     rebuilt = run_qa(
         tmp_path, "ask", "How often should the compost be turned?", "--json", "-k", "1"
     )

@@ -278,10 +278,10 @@ class MilvusBackend:
 
     def _header(self) -> dict[str, Any]:
         if not self._exists():
-            raise IndexMissingError(f"no index in {self.location}: run `qa index`")
+            raise IndexMissingError(f"no index yet in {self.location}")
         header = self._get_meta(HEADER_KEY)
         if not isinstance(header, dict):
-            raise IndexMissingError(f"no index in {self.location}: run `qa index`")
+            raise IndexMissingError(f"no index yet in {self.location}")
         return header
 
     def _committed_entries(self) -> dict[str, tuple[DocumentEntry, dict[str, Any]]]:

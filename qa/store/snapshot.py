@@ -228,7 +228,7 @@ def current_build(index_dir: Path) -> Path:
     """The folder of the published build, or ``IndexMissingError``."""
     link = index_dir / CURRENT
     if not link.exists():
-        raise IndexMissingError(f"no index in {index_dir}: run `qa index`")
+        raise IndexMissingError(f"no index yet in {index_dir}")
     return link.resolve()
 
 

@@ -26,17 +26,17 @@ from qa.types import Answer, Explain, Hit, Passage
 
 @dataclass(frozen=True, slots=True)
 class SearchOptions:
-    """Ranking knobs; defaults come from ``Settings``."""
+    """Ranking knobs, taken from ``Settings`` (the one place their defaults live)."""
 
-    retriever: RetrieverName = "hybrid"
-    fusion: FusionName = "blend"
-    candidates: int = 1000
-    rrf_k: int = 60
-    dense_weight: float = 0.6
-    bm25_weight: float = 0.4
-    quote_method: QuoteMethod = "blend"
-    quote_with_next: bool = True
-    abstain_threshold: float = 0.28
+    retriever: RetrieverName
+    fusion: FusionName
+    candidates: int
+    rrf_k: int
+    dense_weight: float
+    bm25_weight: float
+    quote_method: QuoteMethod
+    quote_with_next: bool
+    abstain_threshold: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SearchOptions:

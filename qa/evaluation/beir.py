@@ -27,7 +27,8 @@ import numpy.typing as npt
 from qa.config import RETRIEVERS, ChunkSettings
 from qa.embedding import Embedder, Vectors
 from qa.evaluation.labels import EvaluationError
-from qa.indexing import Progress, encode_batched, make_chunker
+from qa.indexing import Progress, encode_batched
+from qa.ingest import make_chunker
 from qa.retrieval.bm25 import BM25Index
 from qa.retrieval.fusion import combine
 from qa.retrieval.rankers import Candidate, ScoreStats, dense_candidates, top_scores

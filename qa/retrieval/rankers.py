@@ -63,12 +63,8 @@ class ScoreStats:
         return ((self.floor if score is None else score) - self.mean) / self.std
 
 
-def bm25_candidates(bm25: BM25Index, question: str, depth: int) -> list[Candidate]:
-    """Passages sharing stemmed terms with the question, by BM25 score."""
-    return top_scores(bm25.scores(question), depth)
-
-
 def bm25_ranked(bm25: BM25Index, question: str, depth: int) -> tuple[list[Candidate], ScoreStats]:
-    """BM25 candidates plus the statistics of every passage's score (zeros included)."""
+    """Passages sharing stemmed terms with the question, by BM25 score, plus the
+    statistics of every passage's score (zeros included) for normalisation."""
     scores = bm25.scores(question)
     return top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)

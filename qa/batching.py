@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -152,13 +151,27 @@ class _Lane(Generic[In, Out]):
     task: asyncio.Task[None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """One validated question and how to search for it."""
+
+    question: str  # as asked: the answer echoes it
+    cleaned: str  # what the model and BM25 see
+    k: int
+    retriever: str
+    include_low_confidence: bool
+
+
 class FastAsk:
     """The query path for the HTTP server: cache, then micro-batched encoding, then search.
 
     ``ask`` returns exactly what ``QAService.ask`` would; only the route differs.
     Encoding (one batch at a time, on the batcher's thread) and searching (a small
     pool, one thread per core) overlap: while one batch's answers are assembled,
-    the next batch is already being encoded.
+    the next batch is already being encoded. The batcher's thread hands each
+    question straight to the search pool, without a round trip through the event
+    loop, and a lone question (a single client) is searched right there, since
+    there is no next batch to overlap with.
     """
 
     def __init__(
@@ -171,8 +184,8 @@ class FastAsk:
         settings = service.settings
         self.service = service
         self.cache = cache if cache is not None else AnswerCache(settings.cache_size)
-        self.batcher: MicroBatcher[str, Vectors] = MicroBatcher(
-            self._encode_batch,
+        self.batcher: MicroBatcher[_Query, Future[Answer]] = MicroBatcher(
+            self._answer_batch,
             max_batch=settings.max_batch if max_batch is None else max_batch,
             wait_ms=settings.batch_wait_ms if wait_ms is None else wait_ms,
         )
@@ -194,14 +207,33 @@ class FastAsk:
         cached = self.cache.get(snapshot, key)
         if cached is not None:
             return dataclasses.replace(cached, question=question)
-        vector = await self.batcher.submit(cleaned)
-        search = functools.partial(
-            service.ask, question, k, name, include_low_confidence, question_vector=vector
-        )
-        answer = await asyncio.get_running_loop().run_in_executor(self._search, search)
+        query = _Query(question, cleaned, k, name, include_low_confidence)
+        answer = await asyncio.wrap_future(await self.batcher.submit(query))
         if service.snapshot is snapshot:  # not swapped meanwhile
             self.cache.put(snapshot, key, answer)
         return answer
+
+    def _answer_batch(self, queries: list[_Query]) -> list[Future[Answer] | BaseException]:
+        """Encode the batch in one model call, then start each question's search."""
+        vectors = self._encode_batch([query.cleaned for query in queries])
+        pending: list[Future[Answer] | BaseException] = []
+        for query, vector in zip(queries, vectors, strict=True):
+            if isinstance(vector, BaseException):
+                pending.append(vector)
+            elif len(queries) == 1:
+                pending.append(_settled(self._search_one, query, vector))
+            else:
+                pending.append(self._search.submit(self._search_one, query, vector))
+        return pending
+
+    def _search_one(self, query: _Query, vector: Vectors) -> Answer:
+        return self.service.ask(
+            query.question,
+            query.k,
+            query.retriever,
+            query.include_low_confidence,
+            question_vector=vector,
+        )
 
     def _encode_batch(self, questions: list[str]) -> list[Vectors | BaseException]:
         """One model call for the whole batch; row ``i`` belongs to question ``i``.
@@ -229,6 +261,16 @@ class FastAsk:
     async def close(self) -> None:
         await self.batcher.close()
         self._search.shutdown(wait=False)
+
+
+def _settled(work: Callable[..., Answer], *args: object) -> Future[Answer]:
+    """``work(*args)`` run here and now, as an already-finished future."""
+    future: Future[Answer] = Future()
+    try:
+        future.set_result(work(*args))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 _fast: weakref.WeakKeyDictionary[QAService, FastAsk] = weakref.WeakKeyDictionary()

@@ -20,7 +20,7 @@ from qa.bench.scaling import measure, recall_at, synthetic
 from qa.bench.servers import free_port
 from qa.cli.app import app
 from qa.embedding import Embedder
-from qa.store.vectors import choose_index_spec
+from qa.store.vectors import choose_index_spec, ivf_spec
 
 
 @pytest.fixture
@@ -73,6 +73,19 @@ def test_scaling_path_at_ten_thousand() -> None:
     hnsw = measure(2_000, real, asked, queries=50, spec="HNSW16|efSearch=64", log=lambda _: None)
     assert hnsw.recall_at_10 > 0.8
     assert hnsw.real_recall_at_10 > 0.8
+    ivf = measure(
+        5_000, real, asked, queries=50, spec=ivf_spec(5_000), log=lambda _: None, sweep=True
+    )
+    assert ivf.spec == "IVF256,SQ8,RFlat|nprobe=16,k_factor_rf=4"
+    assert [s["params"] for s in ivf.sweep] == [
+        "nprobe=4,k_factor_rf=4",
+        "nprobe=8,k_factor_rf=4",
+        "nprobe=16,k_factor_rf=4",
+        "nprobe=32,k_factor_rf=4",
+    ]
+    recalls = [s["recall_at_10"] for s in ivf.sweep]
+    assert recalls == sorted(recalls)  # probing more lists never loses neighbours
+    assert recalls[-1] > 0.9
 
 
 def test_recall() -> None:

@@ -19,10 +19,11 @@ from qa.service import QAService
 from qa.store.snapshot import current_build, load_snapshot, read_manifest
 from qa.store.vectors import (
     FLAT_MAX,
-    HNSW_LARGE,
-    HNSW_LARGE_SPEC,
+    HNSW_MAX,
     HNSW_SPEC,
+    TRAIN_PER_LIST,
     FaissVectorStore,
+    _training_sample,
     choose_index_spec,
 )
 from tests.conftest import make_settings
@@ -221,8 +222,34 @@ def test_index_choice_by_size() -> None:
     assert choose_index_spec(1_000) == "Flat"
     assert choose_index_spec(FLAT_MAX) == "Flat"
     assert choose_index_spec(FLAT_MAX + 1) == HNSW_SPEC
-    assert choose_index_spec(HNSW_LARGE + 1) == HNSW_LARGE_SPEC
-    assert "efSearch=" in HNSW_LARGE_SPEC
+    assert choose_index_spec(HNSW_MAX) == HNSW_SPEC
+    # The measured million-row choice; nlist ~ 4 sqrt(N) as a power of two, nprobe nlist/16.
+    assert choose_index_spec(1_000_000) == "IVF4096,SQ8,RFlat|nprobe=256,k_factor_rf=4"
+    assert choose_index_spec(HNSW_MAX + 1) == "IVF2048,SQ8,RFlat|nprobe=128,k_factor_rf=4"
+    assert choose_index_spec(4_000_000) == "IVF8192,SQ8,RFlat|nprobe=512,k_factor_rf=4"
+
+
+def test_ivf_spec_trains_on_a_seeded_sample_and_keeps_its_knobs(tmp_path: Path) -> None:
+    import faiss
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3_000, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    spec = "IVF16,SQ8,RFlat|nprobe=4,k_factor_rf=3"
+    index = faiss.index_factory(16, spec.split("|")[0], faiss.METRIC_INNER_PRODUCT)
+    sample = _training_sample(index, x)
+    assert len(sample) == 16 * TRAIN_PER_LIST  # 1,024 of 3,000 rows
+    assert np.array_equal(sample, _training_sample(index, x))  # seeded: same index every build
+    flat = faiss.index_factory(16, "Flat", faiss.METRIC_INNER_PRODUCT)
+    assert _training_sample(flat, x) is x
+
+    store = FaissVectorStore.build(x, spec)
+    store.save(tmp_path)
+    loaded = FaissVectorStore.load(tmp_path, spec)
+    assert faiss.extract_index_ivf(loaded._index).nprobe == 4
+    assert faiss.downcast_index(loaded._index).k_factor == 3
+    _, ids = loaded.search(x[:5], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]  # the exact re-rank finds each row itself
 
 
 def test_index_choice_is_recorded_in_the_manifest(

@@ -5,10 +5,9 @@ Domain errors are not caught here; ``qa.api.errors`` maps them to status codes.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated, cast
-
-import asyncio
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response

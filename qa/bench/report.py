@@ -93,17 +93,17 @@ def scaling_markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['search_p50_ms'] / r['flat_p50_ms']:.3f} | {_f(r['recall_at_10'], 3)} | "
             f"{_f(r['real_recall_at_10'], 3)} |"
         )
-    sweeps = [(r["passages"], s) for r in rows for s in r.get("ef_sweep", [])]
+    sweeps = [(r["passages"], s) for r in rows for s in r.get("sweep", [])]
     if sweeps:
         out += [
             "",
-            "| passages | efSearch | search p50 ms | search p99 ms | recall@10 synthetic | "
+            "| passages | search setting | search p50 ms | search p99 ms | recall@10 synthetic | "
             "recall@10 real sample |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "|---:|---|---:|---:|---:|---:|",
         ]
         for n, s in sweeps:
             out.append(
-                f"| {n:,} | {s['efSearch']:.0f} | {_f(s['search_p50_ms'], 3)} | "
+                f"| {n:,} | `{s['params']}` | {_f(s['search_p50_ms'], 3)} | "
                 f"{_f(s['search_p99_ms'], 3)} | {_f(s['recall_at_10'], 3)} | "
                 f"{_f(s.get('real_recall_at_10', float('nan')), 3)} |"
             )

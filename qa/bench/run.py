@@ -231,7 +231,7 @@ def run_scaling(config: BenchConfig, settings: Settings, log: Log) -> list[dict[
     corpus, asked = real_sample(embedder, sentences, load_questions(config.questions_path))
     rows = []
     for n in config.scaling:
-        rows.append(asdict(measure(n, corpus, asked, log=log, ef_values=(64, 128, 256, 512))))
+        rows.append(asdict(measure(n, corpus, asked, log=log, sweep=True)))
         (config.out / "scaling.partial.json").write_text(json.dumps(rows, indent=2))
     return rows
 

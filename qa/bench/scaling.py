@@ -43,7 +43,7 @@ class ScalingRow:
     flat_p50_ms: float
     recall_at_10: float
     real_recall_at_10: float
-    ef_sweep: list[dict[str, float]] = field(default_factory=list)
+    sweep: list[dict[str, Any]] = field(default_factory=list)  # search knob -> recall, speed
 
 
 def synthetic(n: int, rng: np.random.Generator, dim: int = DIM, alpha: float = 1.0) -> F32:
@@ -93,7 +93,7 @@ def measure(
     seed: int = 0,
     spec: str | None = None,
     log: Callable[[str], None] = print,
-    ef_values: tuple[int, ...] = (),
+    sweep: bool = False,
 ) -> ScalingRow:
     """Build the chosen index over ``n`` vectors and measure it against exact search."""
     rng = np.random.default_rng(seed)
@@ -122,18 +122,18 @@ def measure(
     store.search(probe[:10], 10)  # warm caches
     lat = percentiles(_latencies(store, probe))
     flat_lat = lat if flat is store else percentiles(_latencies(flat, probe[:50]))
-    sweep = []
-    for ef in ef_values if spec.startswith("HNSW") else ():
-        store.set_params(f"efSearch={ef}")
-        swept = {
-            "efSearch": float(ef),
+    swept_rows = []
+    for params in sweep_params(spec) if sweep else ():
+        store.set_params(params)
+        swept: dict[str, Any] = {
+            "params": params,
             "recall_at_10": recall_at(store.search(probe, 10)[1], truth),
         }
         if real_queries is not None and planted:
             swept["real_recall_at_10"] = recall_at(store.search(real_queries, 10)[1], real_truth)
         ef_lat = percentiles(_latencies(store, probe[:100]))
         swept.update(search_p50_ms=ef_lat["p50"], search_p99_ms=ef_lat["p99"])
-        sweep.append(swept)
+        swept_rows.append(swept)
         log(f"scaling n={n}: {swept}")
     row = ScalingRow(
         passages=n,
@@ -146,10 +146,22 @@ def measure(
         flat_p50_ms=flat_lat["p50"],
         recall_at_10=recall_at(found, truth),
         real_recall_at_10=real_recall,
-        ef_sweep=sweep,
+        sweep=swept_rows,
     )
     log(f"scaling n={n}: {asdict(row)}")
     return row
+
+
+def sweep_params(spec: str) -> list[str]:
+    """Search-time settings around the chosen one, to show the recall/speed trade-off."""
+    factory, _, chosen = spec.partition("|")
+    if factory.startswith("HNSW"):
+        return [f"efSearch={ef}" for ef in (64, 128, 256, 512)]
+    if factory.startswith("IVF"):
+        nlist = int(factory[3:].split(",")[0].split("_")[0])
+        rerank = [p for p in chosen.split(",") if p.startswith("k_factor_rf=")]
+        return [",".join([f"nprobe={nlist // share}", *rerank]) for share in (64, 32, 16, 8)]
+    return []
 
 
 def real_sample(embedder: Any, texts: list[str], questions: list[str]) -> tuple[F32, F32]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qa.errors import InvalidQuestionError, NotFoundError
+from qa.retrieval.fusion import combine, reciprocal_rank_fusion
+from qa.retrieval.rankers import Candidate
 from qa.service import QAService
 from qa.types import Passage
 from tests.conftest import ESSAY
@@ -100,3 +102,20 @@ def test_bad_arguments_raise_domain_errors(essay_service: QAService) -> None:
         essay_service.passage("nope")
     with pytest.raises(NotFoundError, match=r"no document with id '\.\./seeds'"):
         essay_service.document("../seeds")
+
+
+def test_fused_ranking_reads_like_a_list_and_keeps_both_views() -> None:
+    dense = [Candidate(4, 0.9, 1), Candidate(2, 0.5, 2)]
+    bm25 = [Candidate(2, 7.0, 1), Candidate(9, 3.0, 2)]
+    ranking = reciprocal_rank_fusion(dense, bm25, k=60)
+    # 2 is in both lists (1/62 + 1/61); 4 is first in one (1/61); 9 second in one (1/62).
+    assert [f.index for f in ranking] == [2, 4, 9]
+    assert ranking[0].score == pytest.approx(1 / 62 + 1 / 61)
+    assert (ranking[0].dense, ranking[0].bm25) == (dense[1], bm25[0])
+    assert (ranking[-1].index, ranking[-1].dense, ranking[-1].bm25) == (9, None, bm25[1])
+    assert [f.index for f in ranking[1:]] == [4, 9]
+    with pytest.raises(IndexError):
+        ranking[3]
+    only_bm25 = combine(dense, bm25, "bm25")
+    assert [(f.index, f.score) for f in only_bm25] == [(2, 7.0), (9, 3.0)]
+    assert only_bm25[0].dense == dense[1]

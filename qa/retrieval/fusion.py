@@ -1,11 +1,22 @@
-"""Combine the dense and BM25 candidate lists into one ranking."""
+"""Combine the dense and BM25 candidate lists into one ranking.
+
+Scores are computed for every candidate at once with numpy, and a ``Fused``
+record is only built for the places a caller reads: a question shows five
+passages out of up to two thousand candidates.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
 
 from qa.retrieval.rankers import Candidate, ScoreStats
+
+Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,19 +27,77 @@ class Fused:
     bm25: Candidate | None
 
 
-Pair = Callable[[Candidate | None, Candidate | None], float]
+class _Side:
+    """One retriever's candidates as arrays, and each passage's own candidate on demand."""
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.candidates = candidates
+        self.rows = np.fromiter((c.index for c in candidates), np.int64, len(candidates))
+        self.scores = np.fromiter((c.score for c in candidates), np.float64, len(candidates))
+        self.ranks = np.fromiter((c.rank for c in candidates), np.float64, len(candidates))
+        self._by_row = np.argsort(self.rows, kind="stable")
+        self._sorted_rows = self.rows[self._by_row]
+
+    def spread(self, universe: npt.NDArray[np.int64], values: Floats, missing: float) -> Floats:
+        """``values`` (one per candidate) laid out over ``universe``; ``missing`` elsewhere."""
+        out = np.full(universe.size, missing, dtype=np.float64)
+        out[np.searchsorted(universe, self.rows)] = values
+        return out
+
+    def find(self, row: int) -> Candidate | None:
+        at = int(np.searchsorted(self._sorted_rows, row))
+        if at < len(self._sorted_rows) and self._sorted_rows[at] == row:
+            return self.candidates[int(self._by_row[at])]
+        return None
 
 
-def _fuse(dense: list[Candidate], bm25: list[Candidate], score: Pair) -> list[Fused]:
+class Ranking(Sequence[Fused]):
+    """Passages best first; item ``i`` is built when it is read."""
+
+    def __init__(
+        self, rows: npt.NDArray[np.int64], scores: Floats, dense: _Side, bm25: _Side
+    ) -> None:
+        self._rows = rows
+        self._scores = scores
+        self._dense = dense
+        self._bm25 = bm25
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, item: int) -> Fused: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> list[Fused]: ...
+
+    def __getitem__(self, item: int | slice) -> Fused | list[Fused]:
+        if isinstance(item, slice):
+            return [self._at(i) for i in range(*item.indices(len(self)))]
+        if item < 0:
+            item += len(self)
+        if not 0 <= item < len(self):
+            raise IndexError(item)
+        return self._at(item)
+
+    def _at(self, position: int) -> Fused:
+        row = int(self._rows[position])
+        return Fused(
+            row, float(self._scores[position]), self._dense.find(row), self._bm25.find(row)
+        )
+
+
+def _fuse(
+    dense: list[Candidate],
+    bm25: list[Candidate],
+    score: Callable[[_Side, _Side, npt.NDArray[np.int64]], Floats],
+) -> Ranking:
     """Score every passage found by either retriever; best first, ties by passage order."""
-    by_dense = {c.index: c for c in dense}
-    by_bm25 = {c.index: c for c in bm25}
-    fused = []
-    for index in by_dense.keys() | by_bm25.keys():
-        d, b = by_dense.get(index), by_bm25.get(index)
-        fused.append(Fused(index, score(d, b), d, b))
-    fused.sort(key=lambda f: (-f.score, f.index))
-    return fused
+    dense_side, bm25_side = _Side(dense), _Side(bm25)
+    universe = np.union1d(dense_side.rows, bm25_side.rows)
+    scores = score(dense_side, bm25_side, universe)
+    order = np.lexsort((universe, -scores))
+    return Ranking(universe[order], scores[order], dense_side, bm25_side)
 
 
 def reciprocal_rank_fusion(
@@ -37,12 +106,12 @@ def reciprocal_rank_fusion(
     k: int = 60,
     dense_weight: float = 1.0,
     bm25_weight: float = 1.0,
-) -> list[Fused]:
+) -> Ranking:
     """Weighted RRF: sum of ``weight / (k + rank)``; robust to the two score scales."""
 
-    def score(d: Candidate | None, b: Candidate | None) -> float:
-        return (dense_weight / (k + d.rank) if d else 0.0) + (
-            bm25_weight / (k + b.rank) if b else 0.0
+    def score(d: _Side, b: _Side, universe: npt.NDArray[np.int64]) -> Floats:
+        return d.spread(universe, dense_weight / (k + d.ranks), 0.0) + b.spread(
+            universe, bm25_weight / (k + b.ranks), 0.0
         )
 
     return _fuse(dense, bm25, score)
@@ -55,7 +124,7 @@ def zscore_blend(
     bm25_stats: ScoreStats,
     dense_weight: float = 0.6,
     bm25_weight: float = 0.4,
-) -> list[Fused]:
+) -> Ranking:
     """Convex blend of z-normalised scores.
 
     Unlike RRF it keeps how far ahead a passage is, not just its place, which
@@ -64,10 +133,12 @@ def zscore_blend(
     """
     total = (dense_weight + bm25_weight) or 1.0
 
-    def score(d: Candidate | None, b: Candidate | None) -> float:
+    def z(side: _Side, stats: ScoreStats, universe: npt.NDArray[np.int64]) -> Floats:
+        return side.spread(universe, (side.scores - stats.mean) / stats.std, stats.z(None))
+
+    def score(d: _Side, b: _Side, universe: npt.NDArray[np.int64]) -> Floats:
         return (
-            dense_weight * dense_stats.z(d.score if d else None)
-            + bm25_weight * bm25_stats.z(b.score if b else None)
+            dense_weight * z(d, dense_stats, universe) + bm25_weight * z(b, bm25_stats, universe)
         ) / total
 
     return _fuse(dense, bm25, score)
@@ -82,7 +153,7 @@ def combine(
     dense_weight: float = 0.6,
     bm25_weight: float = 0.4,
     bm25_stats: ScoreStats | None = None,
-) -> list[Fused]:
+) -> Ranking:
     """Rank by the chosen retriever while keeping both views of every passage for ``explain``."""
     if retriever == "hybrid" and fusion == "rrf":
         return reciprocal_rank_fusion(dense, bm25, rrf_k, dense_weight, bm25_weight)
@@ -91,7 +162,6 @@ def combine(
         if bm25_stats is None:
             bm25_stats = ScoreStats.of([c.score for c in bm25], floor=0.0)
         return zscore_blend(dense, bm25, dense_stats, bm25_stats, dense_weight, bm25_weight)
-    by_dense = {c.index: c for c in dense}
-    by_bm25 = {c.index: c for c in bm25}
-    lead = dense if retriever == "dense" else bm25
-    return [Fused(c.index, c.score, by_dense.get(c.index), by_bm25.get(c.index)) for c in lead]
+    dense_side, bm25_side = _Side(dense), _Side(bm25)
+    lead = dense_side if retriever == "dense" else bm25_side
+    return Ranking(lead.rows, lead.scores, dense_side, bm25_side)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
@@ -337,6 +338,20 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
         assert generated.headers["x-request-id"] not in ("", insane)
     first = client.get("/healthz").headers["x-request-id"]
     assert first != client.get("/healthz").headers["x-request-id"]
+
+
+def test_server_timing_reports_the_server_side_time(client: TestClient) -> None:
+    """Every response, errors included, says how long the server spent on it."""
+    from qa.bench.loadgen import server_timing_ms
+
+    answered = client.post("/ask", json={"question": "Is the relationship an alliance?"})
+    refused = client.post("/ask", json={"question": "   "})
+    for response in (answered, refused):
+        header = response.headers["server-timing"]
+        assert re.fullmatch(r"app;dur=\d+\.\d{3}", header), header
+    total = server_timing_ms(answered.headers["server-timing"])
+    assert total is not None
+    assert total >= answered.json()["took_ms"]  # the whole request contains the search
 
 
 def test_each_request_is_logged_on_one_line(

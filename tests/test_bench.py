@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi import Response
 from typer.testing import CliRunner
 
 from qa.bench import report
-from qa.bench.loadgen import drive
+from qa.bench.loadgen import drive, server_timing_ms
 from qa.bench.scaling import measure, recall_at, synthetic
 from qa.bench.servers import free_port
 from qa.cli.app import app
@@ -32,7 +33,8 @@ def echo_server() -> Iterator[str]:
     api = FastAPI()
 
     @api.post("/ask")
-    async def ask(body: dict[str, Any]) -> dict[str, Any]:
+    async def ask(body: dict[str, Any], response: Response) -> dict[str, Any]:
+        response.headers["Server-Timing"] = "db;dur=9, app;dur=2.25;desc=whole"
         return {"question": body["question"], "took_ms": 0.5, "passages": []}
 
     port = free_port()
@@ -53,7 +55,16 @@ def test_load_generator_counts_every_request(echo_server: str) -> None:
     assert result["errors"] == 0
     assert len(result["latencies_ms"]) == 30
     assert result["server_ms"] == [0.5] * 30
+    assert result["server_total_ms"] == [2.25] * 30  # the "app" entry, not "db"
     assert result["throughput_qps"] > 0
+
+
+def test_server_timing_parser() -> None:
+    assert server_timing_ms("app;dur=12.5") == 12.5
+    assert server_timing_ms('cache;desc="hit", app;dur=0.004') == 0.004
+    assert server_timing_ms("app") is None  # no duration
+    assert server_timing_ms("app;dur=soon") is None
+    assert server_timing_ms("") is None
 
 
 def test_load_generator_refuses_non_loopback_targets() -> None:
@@ -111,7 +122,12 @@ def _http_results() -> dict[str, Any]:
     pct = {"p50": 10.0, "p95": 11.0, "p99": 12.0, "mean": 10.0, "n": 10}
     return {
         "floor": pct,
-        "single": {"naive": pct, "service": pct, "service_server_ms": pct},
+        "single": {
+            "naive": pct,
+            "service": pct,
+            "service_server_ms": pct,
+            "service_server_total_ms": {**pct, "p50": 8.0},
+        },
         "concurrency": {
             "naive": [level(1, 80.0), level(8, 90.0)],
             "service": [level(1, 85.0), level(8, 250.0)],
@@ -145,6 +161,8 @@ def test_report_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     assert {p.name for p in written} == {"bench.json", "bench.md", "concurrency.png", "scaling.png"}
     table = (tmp_path / "bench.md").read_text()
     assert "| service | 8 | 250.0 |" in table
+    assert "| service, server side only (`Server-Timing`) | 1 | — | 8.0 |" in table
+    assert "| 0.80 | — |" in table  # 8.0 / 10.0: server side as a ratio to the floor
     assert "2.78 |" in table  # 250 / 90: throughput as a ratio to the naive peer
     assert "| 10,000 | `Flat` |" in table
     assert json.loads((tmp_path / "bench.json").read_text())["scaling"][1]["passages"] == 10_000

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access log, metrics, security headers, body limit.
+"""Pure ASGI middleware: request ids, timing, access log, metrics, security headers, body limit.
 
 Written against ASGI directly (not ``BaseHTTPMiddleware``) so streaming and
 cancellation behave, and so an unexpected fault still gets a JSON 500 that
@@ -22,6 +22,7 @@ access_log = logging.getLogger("qa.access")
 log = logging.getLogger("qa.api")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+SERVER_TIMING_HEADER = "Server-Timing"  # W3C: browsers' devtools and `qa bench` read it
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -60,7 +61,11 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """One log line and one metrics sample per request; ids and headers on every response."""
+    """One log line and one metrics sample per request; ids and headers on every response.
+
+    ``Server-Timing: app;dur=<ms>`` is the time from the request reaching the app to
+    its response starting: what the server spent, without the network or the client.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -86,6 +91,8 @@ class RequestContextMiddleware:
                 status = int(message["status"])
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = rid
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                headers[SERVER_TIMING_HEADER] = f"app;dur={elapsed_ms:.3f}"
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Content-Security-Policy", csp)
                 headers.setdefault("X-Frame-Options", "DENY")

@@ -19,6 +19,22 @@ from urllib.parse import urlsplit
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+def server_timing_ms(header: str, metric: str = "app") -> float | None:
+    """The ``dur`` of ``metric`` in a ``Server-Timing`` header, in milliseconds."""
+    for entry in header.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        if name != metric:
+            continue
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "dur":
+                try:
+                    return float(value)
+                except ValueError:
+                    return None
+    return None
+
+
 async def drive(
     url: str, questions: list[str], concurrency: int, requests: int, time_limit_s: float = 120.0
 ) -> dict[str, Any]:
@@ -30,6 +46,7 @@ async def drive(
         raise ValueError(f"the load generator only targets loopback addresses, not {host!r}")
     latencies: list[float] = []
     server_ms: list[float] = []
+    server_total_ms: list[float] = []
     errors = 0
     counter = iter(range(requests))
     deadline = time.perf_counter() + time_limit_s
@@ -53,6 +70,9 @@ async def drive(
                 took = response.json().get("took_ms")
                 if isinstance(took, int | float):
                     server_ms.append(float(took))
+                total = server_timing_ms(response.headers.get("server-timing", ""))
+                if total is not None:
+                    server_total_ms.append(total)
             else:
                 errors += 1
 
@@ -68,6 +88,7 @@ async def drive(
         "throughput_qps": len(latencies) / wall if wall > 0 else 0.0,
         "latencies_ms": latencies,
         "server_ms": server_ms,
+        "server_total_ms": server_total_ms,
     }
 
 

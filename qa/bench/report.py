@@ -34,6 +34,12 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {name} (single client, {s['n']} req) | 1 | {_f(1000 / s['mean'])} | "
                 f"{_f(s['p50'])} | {_f(s['p95'])} | {_f(s['p99'])} | {s['p50'] / floor:.2f} | — |"
             )
+        inside = http["single"].get("service_server_total_ms")
+        if inside and inside.get("n"):
+            lines.append(
+                f"| service, server side only (`Server-Timing`) | 1 | — | {_f(inside['p50'])} | "
+                f"{_f(inside['p95'])} | {_f(inside['p99'])} | {inside['p50'] / floor:.2f} | — |"
+            )
         naive = {row["concurrency"]: row for row in http["concurrency"]["naive"]}
         for name in ("naive", "service"):
             for row in http["concurrency"][name]:

@@ -150,6 +150,7 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
             floor_ms: list[float] = []
             single: dict[str, list[float]] = {"naive": [], "service": []}
             single_server: list[float] = []
+            single_server_total: list[float] = []
             for round_ in range(config.rounds):
                 floor_ms += _floor(embedder, store, questions, config.single_requests)
                 for server in (naive, service):
@@ -157,10 +158,12 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
                     single[server.name] += run["latencies_ms"]
                     if server is service:
                         single_server += run["server_ms"]
+                        single_server_total += run["server_total_ms"]
                 log(f"single-client round {round_ + 1}/{config.rounds} done")
             results["floor"] = percentiles(floor_ms)
             results["single"] = {name: percentiles(lat) for name, lat in single.items()}
             results["single"]["service_server_ms"] = percentiles(single_server)
+            results["single"]["service_server_total_ms"] = percentiles(single_server_total)
             levels: dict[str, list[dict[str, Any]]] = {"naive": [], "service": []}
             for clients in config.concurrency:
                 requests = max(60, clients * config.requests_per_client)

@@ -208,7 +208,9 @@ class FastAsk:
         if cached is not None:
             return dataclasses.replace(cached, question=question)
         query = _Query(question, cleaned, k, name, include_low_confidence)
-        answer = await asyncio.wrap_future(await self.batcher.submit(query))
+        pending = await self.batcher.submit(query)
+        # A lone question comes back already answered: skip the event-loop round trip.
+        answer = pending.result() if pending.done() else await asyncio.wrap_future(pending)
         if service.snapshot is snapshot:  # not swapped meanwhile
             self.cache.put(snapshot, key, answer)
         return answer

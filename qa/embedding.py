@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -112,6 +114,8 @@ class SentenceTransformerEmbedder:
                 "Set QA_MODEL to a local folder, or leave it empty for the bundled model."
             ) from exc
         self._model.eval()
+        self._model_thread = ThreadPoolExecutor(1, "qa-model")
+        self._model_thread_id = self._model_thread.submit(threading.get_ident).result()
         self._model_id = model_id
         self._folder = folder if folder.is_dir() else None
         self._weights: str | None = None
@@ -148,8 +152,20 @@ class SentenceTransformerEmbedder:
         return len(ids["input_ids"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
+        """Runs on the model's own thread, whichever thread asks.
+
+        torch's OpenMP threads form one team per thread that runs torch. A second
+        team (a warm-up or an index rebuild on another thread, say) leaves more
+        OpenMP threads than cores, libgomp stops spinning between ops, and every
+        later encode slowed down by 0.4-0.7 ms (7.2 -> 7.9 ms for one question).
+        """
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
+        if threading.get_ident() == self._model_thread_id:
+            return self._encode(texts, batch_size)
+        return self._model_thread.submit(self._encode, texts, batch_size).result()
+
+    def _encode(self, texts: list[str], batch_size: int) -> Vectors:
         vectors = self._model.encode(
             texts,
             batch_size=batch_size,

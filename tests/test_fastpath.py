@@ -6,13 +6,14 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from qa.batching import FastAsk, MicroBatcher
 from qa.cache import AnswerCache, cache_key
-from qa.embedding import Vectors
+from qa.embedding import Embedder, Vectors
 from qa.errors import InvalidQuestionError
 from qa.indexing import build_index
 from qa.service import QAService
@@ -281,3 +282,30 @@ def test_hnsw_spec_parameters_are_applied() -> None:
     assert (hnsw.efConstruction, hnsw.efSearch) == (20, 33)
     _, ids = store.search(x[:5], 1)
     assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_the_model_runs_on_one_thread_whoever_asks(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's OpenMP threads form one team per thread that runs torch; keep it to one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa.embedding import SentenceTransformerEmbedder
+
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    model = embedder._model
+    ran_on: list[int] = []
+    real_encode = model.encode
+
+    def recording_encode(*args: Any, **kwargs: Any) -> Any:
+        ran_on.append(threading.get_ident())
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", recording_encode)
+    question = ["Is the relationship an alliance?"]
+    here = embedder.encode(question)
+    with ThreadPoolExecutor(1) as other:
+        there = other.submit(embedder.encode, question).result()
+    assert len(ran_on) == 2
+    assert ran_on[0] == ran_on[1] != threading.get_ident()
+    np.testing.assert_array_equal(here, there)

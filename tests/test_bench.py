@@ -59,6 +59,27 @@ def test_load_generator_counts_every_request(echo_server: str) -> None:
     assert result["throughput_qps"] > 0
 
 
+def test_floor_times_encoding_plus_search(tmp_path: Path) -> None:
+    from qa.bench.floor import WARM_UP, measure
+    from qa.store.vectors import FaissVectorStore
+
+    rng = np.random.default_rng(0)
+    vectors = synthetic(50, rng)
+    FaissVectorStore.build(vectors, "Flat").save(tmp_path)
+    asked: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray[Any, Any]:
+        asked.append(texts)
+        return vectors[: len(texts)]
+
+    latencies = measure(tmp_path, ["a?", "b?", "c?"], 7, encode)
+    assert len(latencies) == 7
+    assert all(ms > 0 for ms in latencies)
+    assert len(asked) == 3 + 7  # the warm-up (at most WARM_UP questions), then one per sample
+    assert WARM_UP >= 3
+    assert asked[3:] == [["a?"], ["b?"], ["c?"], ["a?"], ["b?"], ["c?"], ["a?"]]
+
+
 def test_server_timing_parser() -> None:
     assert server_timing_ms("app;dur=12.5") == 12.5
     assert server_timing_ms('cache;desc="hit", app;dur=0.004') == 0.004
@@ -137,7 +158,7 @@ def _http_results() -> dict[str, Any]:
         "cache_in_process": pct,
         "index_build_s": 3.0,
         "index": {"passages": 99, "vector_store": "faiss:Flat"},
-        "peak_rss_mb": {"naive": 500.0, "service": 600.0, "floor_process": 700.0},
+        "peak_rss_mb": {"naive": 500.0, "service": 600.0, "bench_process": 700.0},
     }
 
 

@@ -25,7 +25,7 @@ def markdown(results: dict[str, Any]) -> str:
             "| path | clients | throughput (q/s) | p50 ms | p95 ms | p99 ms | p50 / floor p50 | "
             "throughput / naive |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
-            f"| floor (model + FAISS, in-process) | 1 | {_f(1000 / floor)} | {_f(floor)} | "
+            f"| floor (bare model + FAISS, own process) | 1 | {_f(1000 / floor)} | {_f(floor)} | "
             f"{_f(http['floor']['p95'])} | {_f(http['floor']['p99'])} | 1.00 | — |",
         ]
         for name in ("naive", "service"):

@@ -45,19 +45,6 @@ def load_questions(path: Path) -> list[str]:
         return [json.loads(line)["question"] for line in handle if line.strip()]
 
 
-def _floor(embedder: Any, store: Any, questions: list[str], count: int) -> list[float]:
-    """The bare model encoding one question in-process, plus the FAISS search."""
-    import time as _t
-
-    out = []
-    for number in range(count):
-        started = _t.perf_counter()
-        vector = embedder.encode([questions[number % len(questions)]])
-        store.search(vector, 10)
-        out.append((_t.perf_counter() - started) * 1000)
-    return out
-
-
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
     lat = percentiles(run["latencies_ms"])
     return {
@@ -74,7 +61,6 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
     from qa.indexing import build_index
     from qa.service import load_embedder
     from qa.store.snapshot import current_build
-    from qa.store.vectors import FaissVectorStore
 
     questions = load_questions(config.questions_path)
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
@@ -99,7 +85,6 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
         }
         log(f"essay index built in {results['index_build_s']:.1f}s: {results['index']}")
         results["cache_in_process"] = cache_in_process(bench_settings, embedder, questions)
-        store = FaissVectorStore.load(build, manifest["vector_store"].removeprefix("faiss:"))
 
         env = {
             "QA_SEEDS_DIR": str(config.seeds_dir.resolve()),
@@ -152,7 +137,15 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
             single_server: list[float] = []
             single_server_total: list[float] = []
             for round_ in range(config.rounds):
-                floor_ms += _floor(embedder, store, questions, config.single_requests)
+                floor_ms += servers.floor(
+                    build,
+                    qfile,
+                    config.single_requests,
+                    bench_settings.model,
+                    bench_settings.encoder_backend,
+                    config.torch_threads,
+                    bench_settings.cache_dir.resolve(),
+                )
                 for server in (naive, service):
                     run = servers.load(server.url, qfile, 1, config.single_requests)
                     single[server.name] += run["latencies_ms"]
@@ -178,7 +171,7 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
             results["peak_rss_mb"] = {
                 "naive": naive.peak_rss_mb(),
                 "service": service.peak_rss_mb(),
-                "floor_process": self_peak_rss_mb(),
+                "bench_process": self_peak_rss_mb(),
             }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -133,6 +133,38 @@ def load(url: str, questions_file: Path, concurrency: int, requests: int) -> dic
     return result
 
 
+def floor(
+    build: Path,
+    questions_file: Path,
+    count: int,
+    model: str,
+    backend: str,
+    threads: int,
+    cache_dir: Path,
+) -> list[float]:
+    """The floor's latencies, measured in a fresh process (see ``qa.bench.floor``)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qa.bench.floor",
+            str(build),
+            str(questions_file),
+            str(count),
+            model,
+            backend,
+            str(threads),
+            str(cache_dir),
+        ],
+        env=_env({}),
+        capture_output=True,
+        check=True,
+        timeout=600,
+    )
+    latencies: list[float] = json.loads(out.stdout)
+    return latencies
+
+
 def model_load_reference() -> float:
     """Seconds for a fresh process to import the libraries and load the model, nothing else."""
     code = "from qa.embedding import SentenceTransformerEmbedder; SentenceTransformerEmbedder()"

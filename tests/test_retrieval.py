@@ -6,7 +6,7 @@ import pytest
 
 from qa.errors import InvalidQuestionError, NotFoundError
 from qa.retrieval.fusion import combine, reciprocal_rank_fusion
-from qa.retrieval.rankers import Candidate
+from qa.retrieval.rankers import Candidate, Candidates, top_scores
 from qa.service import QAService
 from qa.types import Passage
 from tests.conftest import ESSAY
@@ -119,3 +119,19 @@ def test_fused_ranking_reads_like_a_list_and_keeps_both_views() -> None:
     only_bm25 = combine(dense, bm25, "bm25")
     assert [(f.index, f.score) for f in only_bm25] == [(2, 7.0), (9, 3.0)]
     assert only_bm25[0].dense == dense[1]
+
+
+def test_candidates_are_arrays_read_as_a_list() -> None:
+    import numpy as np
+
+    scores = np.array([0.0, 2.5, 0.5, 2.5, -1.0], dtype=np.float32)
+    ranked = top_scores(scores, depth=3)  # positive only, ties by passage order
+    assert list(ranked) == [Candidate(1, 2.5, 1), Candidate(3, 2.5, 2), Candidate(2, 0.5, 3)]
+    assert ranked[-1] == Candidate(2, 0.5, 3)
+    assert ranked[1:] == [Candidate(3, 2.5, 2), Candidate(2, 0.5, 3)]
+    with pytest.raises(IndexError):
+        ranked[3]
+    assert len(top_scores(np.zeros(4, dtype=np.float32), depth=3)) == 0
+    listed = [Candidate(8, 0.75, 1), Candidate(5, 0.25, 2)]
+    assert list(Candidates.of(listed)) == listed
+    assert Candidates.of(ranked) is ranked

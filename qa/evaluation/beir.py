@@ -240,16 +240,19 @@ def max_per_document(scores: npt.NDArray[np.float32], doc_index: IntArray, count
 
 def dense_runs(
     table: PassageTable, query_vectors: Vectors, count: int, depth: int = RUN_DEPTH
-) -> list[list[Candidate]]:
+) -> list[Sequence[Candidate]]:
     """Dense document rankings: FAISS top passages, pooled by max to documents."""
     store = FaissVectorStore.build(table.vectors)
     per_query = dense_candidates(store, query_vectors, min(PASSAGE_DEPTH, len(store)))
     doc_of = table.doc_index
-    runs = []
+    runs: list[Sequence[Candidate]] = []
     for candidates in per_query:
         best: dict[int, float] = {}
-        for c in candidates:  # best first, so the first passage seen is the document's best
-            best.setdefault(int(doc_of[c.index]), c.score)
+        # Best first, so the first passage seen is the document's best.
+        for doc, score in zip(
+            doc_of[candidates.rows].tolist(), candidates.scores.tolist(), strict=True
+        ):
+            best.setdefault(int(doc), score)
         ranked = list(best.items())[:depth]
         runs.append([Candidate(d, s, r) for r, (d, s) in enumerate(ranked, 1)])
     return runs
@@ -262,7 +265,7 @@ def bm25_runs(
     queries: Sequence[str],
     level: Bm25Level,
     depth: int = RUN_DEPTH,
-) -> list[tuple[list[Candidate], ScoreStats]]:
+) -> list[tuple[Sequence[Candidate], ScoreStats]]:
     """BM25 document rankings, over whole documents or pooled from passages.
 
     Each comes with the statistics of every document's score (zeros included),
@@ -288,7 +291,7 @@ def bm25_runs(
 
 
 def to_run(
-    ids: list[str], qids: list[str], runs: list[list[Candidate]]
+    ids: list[str], qids: list[str], runs: Sequence[Sequence[Candidate]]
 ) -> dict[str, dict[str, float]]:
     """ranx wants scores: derive them from the rank, so equal scores cannot reorder a ranking."""
     return {
@@ -341,7 +344,7 @@ def run_beir(
     query_vectors = encode_batched(embedder, texts, batch_size, "embedding queries", progress)
     seconds["queries"] = time.perf_counter() - clock
     wanted = set(retrievers)
-    runs: dict[str, list[list[Candidate]]] = {}
+    runs: dict[str, list[Sequence[Candidate]]] = {}
     clock = time.perf_counter()
     if wanted & {"dense", "hybrid"}:
         runs["dense"] = dense_runs(table, query_vectors, len(documents))

@@ -14,7 +14,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from qa.retrieval.rankers import Candidate, ScoreStats
+from qa.retrieval.rankers import Candidate, Candidates, ScoreStats
 
 Floats = npt.NDArray[np.float64]
 
@@ -30,11 +30,11 @@ class Fused:
 class _Side:
     """One retriever's candidates as arrays, and each passage's own candidate on demand."""
 
-    def __init__(self, candidates: list[Candidate]) -> None:
-        self.candidates = candidates
-        self.rows = np.fromiter((c.index for c in candidates), np.int64, len(candidates))
-        self.scores = np.fromiter((c.score for c in candidates), np.float64, len(candidates))
-        self.ranks = np.fromiter((c.rank for c in candidates), np.float64, len(candidates))
+    def __init__(self, candidates: Sequence[Candidate]) -> None:
+        self.candidates = Candidates.of(candidates)
+        self.rows = self.candidates.rows
+        self.scores = self.candidates.scores
+        self.ranks = self.candidates.ranks.astype(np.float64)
         self._by_row = np.argsort(self.rows, kind="stable")
         self._sorted_rows = self.rows[self._by_row]
 
@@ -88,8 +88,8 @@ class Ranking(Sequence[Fused]):
 
 
 def _fuse(
-    dense: list[Candidate],
-    bm25: list[Candidate],
+    dense: Sequence[Candidate],
+    bm25: Sequence[Candidate],
     score: Callable[[_Side, _Side, npt.NDArray[np.int64]], Floats],
 ) -> Ranking:
     """Score every passage found by either retriever; best first, ties by passage order."""
@@ -101,8 +101,8 @@ def _fuse(
 
 
 def reciprocal_rank_fusion(
-    dense: list[Candidate],
-    bm25: list[Candidate],
+    dense: Sequence[Candidate],
+    bm25: Sequence[Candidate],
     k: int = 60,
     dense_weight: float = 1.0,
     bm25_weight: float = 1.0,
@@ -118,8 +118,8 @@ def reciprocal_rank_fusion(
 
 
 def zscore_blend(
-    dense: list[Candidate],
-    bm25: list[Candidate],
+    dense: Sequence[Candidate],
+    bm25: Sequence[Candidate],
     dense_stats: ScoreStats,
     bm25_stats: ScoreStats,
     dense_weight: float = 0.6,
@@ -145,8 +145,8 @@ def zscore_blend(
 
 
 def combine(
-    dense: list[Candidate],
-    bm25: list[Candidate],
+    dense: Sequence[Candidate],
+    bm25: Sequence[Candidate],
     retriever: str,
     fusion: str = "blend",
     rrf_k: int = 60,
@@ -158,9 +158,9 @@ def combine(
     if retriever == "hybrid" and fusion == "rrf":
         return reciprocal_rank_fusion(dense, bm25, rrf_k, dense_weight, bm25_weight)
     if retriever == "hybrid":
-        dense_stats = ScoreStats.of([c.score for c in dense])
+        dense_stats = ScoreStats.of(Candidates.of(dense).scores)
         if bm25_stats is None:
-            bm25_stats = ScoreStats.of([c.score for c in bm25], floor=0.0)
+            bm25_stats = ScoreStats.of(Candidates.of(bm25).scores, floor=0.0)
         return zscore_blend(dense, bm25, dense_stats, bm25_stats, dense_weight, bm25_weight)
     dense_side, bm25_side = _Side(dense), _Side(bm25)
     lead = dense_side if retriever == "dense" else bm25_side

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -19,23 +21,70 @@ class Candidate:
     rank: int  # 1-based
 
 
-def dense_candidates(store: VectorStore, queries: Vectors, depth: int) -> list[list[Candidate]]:
+class Candidates(Sequence[Candidate]):
+    """One retriever's list, best first, kept as arrays; a ``Candidate`` is built when read.
+
+    Up to a thousand candidates per retriever are scored for every question, and
+    only the few that are shown need an object.
+    """
+
+    def __init__(
+        self,
+        rows: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float64],
+        ranks: npt.NDArray[np.int64] | None = None,
+    ) -> None:
+        self.rows = rows
+        self.scores = scores
+        self.ranks = np.arange(1, len(rows) + 1, dtype=np.int64) if ranks is None else ranks
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> Candidates:
+        if isinstance(candidates, Candidates):
+            return candidates
+        count = len(candidates)
+        return cls(
+            np.fromiter((c.index for c in candidates), np.int64, count),
+            np.fromiter((c.score for c in candidates), np.float64, count),
+            np.fromiter((c.rank for c in candidates), np.int64, count),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, item: int) -> Candidate: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> list[Candidate]: ...
+
+    def __getitem__(self, item: int | slice) -> Candidate | list[Candidate]:
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(len(self)))]
+        if item < 0:
+            item += len(self)
+        if not 0 <= item < len(self):
+            raise IndexError(item)
+        return Candidate(int(self.rows[item]), float(self.scores[item]), int(self.ranks[item]))
+
+
+def dense_candidates(store: VectorStore, queries: Vectors, depth: int) -> list[Candidates]:
     """Nearest passages by cosine similarity, one list per query vector."""
     scores, ids = store.search(queries, depth)
     out = []
     for row_scores, row_ids in zip(scores, ids, strict=True):
-        ranked = [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
-        out.append([Candidate(i, s, r) for r, (i, s) in enumerate(ranked, 1)])
+        found = row_ids >= 0
+        out.append(
+            Candidates(row_ids[found].astype(np.int64), row_scores[found].astype(np.float64))
+        )
     return out
 
 
-def top_scores(scores: npt.NDArray[np.float32], depth: int) -> list[Candidate]:
+def top_scores(scores: npt.NDArray[np.float32], depth: int) -> Candidates:
     """Best ``depth`` positive scores, ties broken by passage order (stable)."""
     positive = np.flatnonzero(scores > 0)
-    if positive.size == 0:
-        return []
     order = positive[np.lexsort((positive, -scores[positive]))][:depth]
-    return [Candidate(int(i), float(scores[i]), r) for r, i in enumerate(order, 1)]
+    return Candidates(order.astype(np.int64), scores[order].astype(np.float64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +97,7 @@ class ScoreStats:
 
     @classmethod
     def of(
-        cls, scores: npt.NDArray[np.float32] | list[float], floor: float | None = None
+        cls, scores: npt.NDArray[np.floating[Any]] | list[float], floor: float | None = None
     ) -> ScoreStats:
         values = np.asarray(scores, dtype=np.float64)
         if values.size == 0:
@@ -63,7 +112,7 @@ class ScoreStats:
         return ((self.floor if score is None else score) - self.mean) / self.std
 
 
-def bm25_ranked(bm25: BM25Index, question: str, depth: int) -> tuple[list[Candidate], ScoreStats]:
+def bm25_ranked(bm25: BM25Index, question: str, depth: int) -> tuple[Candidates, ScoreStats]:
     """Passages sharing stemmed terms with the question, by BM25 score, plus the
     statistics of every passage's score (zeros included) for normalisation."""
     scores = bm25.scores(question)

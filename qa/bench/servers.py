@@ -112,24 +112,23 @@ def running(server: Server) -> Iterator[Server]:
         stop(server)
 
 
-def load(url: str, questions_file: Path, concurrency: int, requests: int) -> dict[str, Any]:
-    """One load-generator run in its own process (so it does not share our GIL)."""
+def _run_module(module: str, *args: object) -> Any:
+    """``python -m module args...`` in a process of its own; its stdout, parsed as JSON."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qa.bench.loadgen",
-            url,
-            str(questions_file),
-            str(concurrency),
-            str(requests),
-        ],
+        [sys.executable, "-m", module, *map(str, args)],
         env=_env({}),
         capture_output=True,
         check=True,
         timeout=600,
     )
-    result: dict[str, Any] = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def load(url: str, questions_file: Path, concurrency: int, requests: int) -> dict[str, Any]:
+    """One load-generator run in its own process (so it does not share our GIL)."""
+    result: dict[str, Any] = _run_module(
+        "qa.bench.loadgen", url, questions_file, concurrency, requests
+    )
     return result
 
 
@@ -143,25 +142,9 @@ def floor(
     cache_dir: Path,
 ) -> list[float]:
     """The floor's latencies, measured in a fresh process (see ``qa.bench.floor``)."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qa.bench.floor",
-            str(build),
-            str(questions_file),
-            str(count),
-            model,
-            backend,
-            str(threads),
-            str(cache_dir),
-        ],
-        env=_env({}),
-        capture_output=True,
-        check=True,
-        timeout=600,
+    latencies: list[float] = _run_module(
+        "qa.bench.floor", build, questions_file, count, model, backend, threads, cache_dir
     )
-    latencies: list[float] = json.loads(out.stdout)
     return latencies
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
-from qa.retrieval.rankers import Candidate, Candidates, ScoreStats
+from qa.retrieval.rankers import Candidate, Candidates, LazySequence, ScoreStats
 
 Floats = npt.NDArray[np.float64]
 
@@ -51,7 +50,7 @@ class _Side:
         return None
 
 
-class Ranking(Sequence[Fused]):
+class Ranking(LazySequence[Fused]):
     """Passages best first; item ``i`` is built when it is read."""
 
     def __init__(
@@ -64,21 +63,6 @@ class Ranking(Sequence[Fused]):
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    @overload
-    def __getitem__(self, item: int) -> Fused: ...
-
-    @overload
-    def __getitem__(self, item: slice) -> list[Fused]: ...
-
-    def __getitem__(self, item: int | slice) -> Fused | list[Fused]:
-        if isinstance(item, slice):
-            return [self._at(i) for i in range(*item.indices(len(self)))]
-        if item < 0:
-            item += len(self)
-        if not 0 <= item < len(self):
-            raise IndexError(item)
-        return self._at(item)
 
     def _at(self, position: int) -> Fused:
         row = int(self._rows[position])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,35 @@ class Candidate:
     rank: int  # 1-based
 
 
-class Candidates(Sequence[Candidate]):
+T = TypeVar("T")
+
+
+class LazySequence(Sequence[T]):
+    """A read-only sequence whose items are built when they are read."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _at(self, position: int) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, item: int) -> T: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> list[T]: ...
+
+    def __getitem__(self, item: int | slice) -> T | list[T]:
+        if isinstance(item, slice):
+            return [self._at(i) for i in range(*item.indices(len(self)))]
+        if item < 0:
+            item += len(self)
+        if not 0 <= item < len(self):
+            raise IndexError(item)
+        return self._at(item)
+
+
+class Candidates(LazySequence[Candidate]):
     """One retriever's list, best first, kept as arrays; a ``Candidate`` is built when read.
 
     Up to a thousand candidates per retriever are scored for every question, and
@@ -52,20 +80,10 @@ class Candidates(Sequence[Candidate]):
     def __len__(self) -> int:
         return len(self.rows)
 
-    @overload
-    def __getitem__(self, item: int) -> Candidate: ...
-
-    @overload
-    def __getitem__(self, item: slice) -> list[Candidate]: ...
-
-    def __getitem__(self, item: int | slice) -> Candidate | list[Candidate]:
-        if isinstance(item, slice):
-            return [self[i] for i in range(*item.indices(len(self)))]
-        if item < 0:
-            item += len(self)
-        if not 0 <= item < len(self):
-            raise IndexError(item)
-        return Candidate(int(self.rows[item]), float(self.scores[item]), int(self.ranks[item]))
+    def _at(self, position: int) -> Candidate:
+        return Candidate(
+            int(self.rows[position]), float(self.scores[position]), int(self.ranks[position])
+        )
 
 
 def dense_candidates(store: VectorStore, queries: Vectors, depth: int) -> list[Candidates]:

@@ -80,14 +80,13 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        # torch's OpenMP threads spin for a bounded while between ops, then sleep.
-        # libgomp's default spins only 1,000 times once a process has more OpenMP
-        # threads than cores (any second thread that ever ran torch, e.g. the one
-        # that loaded the model, counts), and PASSIVE never spins: either way every
-        # op wakes a sleeping thread, and one question took 9-10 ms to encode
-        # instead of 7. Bounded at 10,000 spins (~0.1 ms of a core after the last op)
-        # so an idle server does not keep a core busy; over HTTP, single-client p50
-        # 12.0-12.2 ms against 14.5-14.8 with PASSIVE. Read once, when torch loads.
+        # torch's OpenMP threads spin a bounded 10,000 times between ops, then sleep
+        # (~0.1 ms of a core after the last op). PASSIVE, never spinning, made every
+        # op wake a sleeping thread: one question took 9-10 ms to encode instead of
+        # 7, and single-client p50 over HTTP was 14.5-14.8 ms against 12.0-12.2.
+        # libgomp's own default spins 300,000 times (milliseconds of a busy core
+        # after every request), or 1,000 once there are more OpenMP threads than
+        # cores; 300,000 measured no faster than 10,000. Read once, when torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
         import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -25,13 +26,10 @@ T = TypeVar("T")
 
 
 class LazySequence(Sequence[T]):
-    """A read-only sequence whose items are built when they are read."""
+    """A read-only sequence whose items are built when they are read (``_at``)."""
 
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def _at(self, position: int) -> T:
-        raise NotImplementedError
+    @abstractmethod
+    def _at(self, position: int) -> T: ...
 
     @overload
     def __getitem__(self, item: int) -> T: ...

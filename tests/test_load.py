@@ -18,7 +18,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -31,7 +30,13 @@ import httpx
 import pytest
 
 from qa.service import QAService
-from tests.test_serve import free_port, project_env, qa_command, wait_until_ready
+from tests.test_serve import (
+    free_port,
+    project_env,
+    qa_command,
+    stop_process,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.load
 
@@ -101,12 +106,7 @@ def load_server(
         try:
             yield f"http://127.0.0.1:{port}", process, log_path
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=30)
 
 
 def _ids(body: dict[str, Any]) -> list[str]:

@@ -9,7 +9,6 @@ as a Milvus standalone or cluster in production.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,13 @@ from qa.indexing import build_index, published_manifest
 from qa.service import QAService
 from tests.conftest import ESSAY, make_settings
 from tests.test_backends import ReplayEmbedder, known_vectors
-from tests.test_serve import free_port, project_env, qa_command, wait_until_ready
+from tests.test_serve import (
+    free_port,
+    project_env,
+    qa_command,
+    stop_process,
+    wait_until_ready,
+)
 
 QUESTIONS = [
     "Is the Sino-Russian relationship an alliance?",
@@ -95,12 +100,7 @@ def milvus_server(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         yield f"milvus://127.0.0.1:{port}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
 
 
@@ -120,16 +120,6 @@ def start_replica(root: Path, name: str, store: str) -> tuple[str, subprocess.Po
             stderr=subprocess.STDOUT,
         )
     return f"http://127.0.0.1:{port}", process, log
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def answers(base: str) -> list[dict[str, Any]]:
@@ -170,7 +160,7 @@ def test_two_replicas_answer_identically_and_survive_each_others_reload(
         (tmp_path / "seeds" / "arctic.txt").write_text(NEW_DOC, encoding="utf-8")
         summary = build_index(settings, replay)
         assert (summary.added, summary.embedded) == (1, 1)
-        stop(a[1])
+        stop_process(a[1])
         a = start_replica(tmp_path, "a2", milvus_server)
         wait_until_ready(a[0], a[1], a[2])
         # B keeps answering from the view it loaded, and knows a newer index exists.
@@ -186,11 +176,11 @@ def test_two_replicas_answer_identically_and_survive_each_others_reload(
         assert old_view.status_code == 200
         assert all(p["citation"]["doc_id"] != "arctic" for p in old_view.json()["passages"])
         # After its own reload, B agrees with A again.
-        stop(b[1])
+        stop_process(b[1])
         b = start_replica(tmp_path, "b2", milvus_server)
         wait_until_ready(b[0], b[1], b[2])
         assert answers(a[0]) == answers(b[0])
         assert published_manifest(settings).documents.keys() == {"arctic", ESSAY.stem.lower()}
     finally:
-        stop(a[1])
-        stop(b[1])
+        stop_process(a[1])
+        stop_process(b[1])

@@ -116,6 +116,19 @@ def scaling_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _save(fig: Any, axes: tuple[Any, ...], path: Path, grid: str) -> str:
+    """Legends and grid on every panel, then the PNG; returns its file name."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3, which=grid)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def charts(results: dict[str, Any], folder: Path) -> list[str]:
     import matplotlib
 
@@ -143,13 +156,7 @@ def charts(results: dict[str, Any], folder: Path) -> list[str]:
             ylabel="latency p50 / floor p50",
             title="Latency (ratio to floor)",
         )
-        for ax in (left, right):
-            ax.legend()
-            ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(folder / "concurrency.png", dpi=110)
-        plt.close(fig)
-        written.append("concurrency.png")
+        written.append(_save(fig, (left, right), folder / "concurrency.png", grid="major"))
     scaling = results.get("scaling")
     if scaling:
         n = [r["passages"] for r in scaling]
@@ -174,13 +181,7 @@ def charts(results: dict[str, Any], folder: Path) -> list[str]:
             ylabel="MiB / s",
             title="Memory and build time",
         )
-        for ax in (left, right):
-            ax.legend()
-            ax.grid(alpha=0.3, which="both")
-        fig.tight_layout()
-        fig.savefig(folder / "scaling.png", dpi=110)
-        plt.close(fig)
-        written.append("scaling.png")
+        written.append(_save(fig, (left, right), folder / "scaling.png", grid="both"))
     return written
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,16 +16,15 @@ from typer.testing import CliRunner
 from qa.bench import report
 from qa.bench.loadgen import drive, server_timing_ms
 from qa.bench.scaling import measure, recall_at, synthetic
-from qa.bench.servers import free_port
 from qa.cli.app import app
 from qa.embedding import Embedder
 from qa.store.vectors import choose_index_spec, ivf_spec
+from tests.conftest import live_server
 
 
 @pytest.fixture
 def echo_server() -> Iterator[str]:
     """A tiny loopback server that answers /ask like the service does."""
-    import uvicorn
     from fastapi import FastAPI
 
     api = FastAPI()
@@ -37,16 +34,8 @@ def echo_server() -> Iterator[str]:
         response.headers["Server-Timing"] = "db;dur=9, app;dur=2.25;desc=whole"
         return {"question": body["question"], "took_ms": 0.5, "passages": []}
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/ask"
-    server.should_exit = True
-    thread.join(10)
+    with live_server(api) as (base, _):
+        yield f"{base}/ask"
 
 
 def test_load_generator_counts_every_request(echo_server: str) -> None:

@@ -205,7 +205,8 @@ def test_build_and_ask_in_process_with_sockets_disabled(
 @pytest.mark.browser
 def test_api_docs_render_with_the_network_blocked(essay_service: QAService) -> None:
     """/docs uses the Swagger UI bundled in a package: it renders with no request leaving."""
-    from tests.test_security import CHROMIUM, live_server
+    from tests.conftest import live_server
+    from tests.test_security import CHROMIUM
     from tests.test_web_page import CHROMIUM_ARGS
 
     if not CHROMIUM.exists():

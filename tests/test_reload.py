@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -20,7 +18,7 @@ from qa.batching import _fast
 from qa.config import Settings
 from qa.embedding import Vectors
 from qa.service import QAService
-from tests.conftest import make_settings
+from tests.conftest import live_server, make_settings
 from tests.fakes import FakeEmbedder
 from tests.test_api import assert_error
 
@@ -58,23 +56,8 @@ def live(admin_settings: Settings) -> Iterator[tuple[str, FastAPI]]:
     """uvicorn in a thread, so requests really overlap the reload."""
     service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
     app = create_app(admin_settings, service=service, service_factory=factory)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-reload", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with live_server(app) as (base, _):
+        yield base, app
 
 
 def test_reload_is_off_without_a_token(project: Path) -> None:

@@ -6,17 +6,12 @@ import builtins
 import json
 import pathlib
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
@@ -24,7 +19,7 @@ from qa.config import Settings
 from qa.embedding import Vectors
 from qa.errors import NotFoundError
 from qa.service import QAService
-from tests.conftest import make_settings
+from tests.conftest import live_server, make_settings
 from tests.fakes import FakeEmbedder
 from tests.test_api import assert_error
 
@@ -37,28 +32,6 @@ HOSTILE_SEED = "\n\n".join(
         "a <b>storm</b> at the lighthouse.\n",
     ]
 )
-
-
-@contextmanager
-def live_server(app: FastAPI) -> Iterator[tuple[str, int]]:
-    """uvicorn in a thread on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-security", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def raw_get(port: int, target: str) -> tuple[int, str]:

@@ -5,20 +5,17 @@ Screenshots go to ``test-artifacts/`` (gitignored) for people to look at.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from qa.api import create_app
 from qa.config import Settings
 from qa.service import QAService
+from tests.conftest import live_server as serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -49,25 +46,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 @pytest.fixture(scope="module")
 def live_server(essay_settings: Settings, essay_service: QAService) -> Iterator[str]:
     """uvicorn in a thread, serving the session's essay service on a free port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = create_app(essay_settings, service=essay_service)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with serve_in_thread(create_app(essay_settings, service=essay_service)) as (base, _):
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

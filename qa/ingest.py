@@ -232,5 +232,23 @@ def iter_documents(seeds: Iterable[SeedFile], root: Path) -> Iterator[Document]:
         yield load_document(seed.path, root)
 
 
+def embed_seeds(
+    seeds: list[SeedFile], settings: Settings, embedder: Embedder, progress: Progress
+) -> Iterator[list[EmbeddedDocument]]:
+    """Chunk and embed ``seeds`` in batches for a backend to store.
+
+    Progress counts a batch once the caller has stored it and asked for the next,
+    so a reported document is a committed one.
+    """
+    progress(EMBED_STAGE, 0, len(seeds))
+    chunker = make_chunker(settings.chunking, embedder)
+    done = 0
+    documents = iter_documents(seeds, settings.project_root)
+    for batch in embed_documents(documents, chunker, embedder, settings.batch_size):
+        yield batch
+        done += len(batch)
+        progress(EMBED_STAGE, done, len(seeds))
+
+
 def empty_vectors(dim: int) -> Vectors:
     return np.zeros((0, dim), dtype=np.float32)

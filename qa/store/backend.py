@@ -24,13 +24,10 @@ from qa.config import Settings
 from qa.embedding import Embedder, Vectors
 from qa.errors import CorruptIndexError, IndexMissingError
 from qa.ingest import (
-    EMBED_STAGE,
     Progress,
     SeedFile,
     UpdatePlan,
-    embed_documents,
-    iter_documents,
-    make_chunker,
+    embed_seeds,
     make_plan,
     model_entry,
     settings_reasons,
@@ -162,16 +159,10 @@ class FaissBackend:
             store.clear()
         todo = [s for s in seeds if not store.has(s)]
         embedded = 0
-        progress(EMBED_STAGE, 0, len(todo))
-        chunker = make_chunker(self.settings.chunking, embedder)
-        root = self.settings.project_root
-        for batch in embed_documents(
-            iter_documents(todo, root), chunker, embedder, self.settings.batch_size
-        ):
+        for batch in embed_seeds(todo, self.settings, embedder, progress):
             for doc in batch:
                 store.write(doc)  # committed: a crash after this never re-embeds it
             embedded += len(batch)
-            progress(EMBED_STAGE, embedded, len(todo))
         temporary = new_build_folder(self.index_dir)
         manifest = write_from_checkpoints(
             temporary, seeds, documents, store, model, self.settings, progress

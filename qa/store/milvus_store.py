@@ -39,14 +39,11 @@ from qa.config import Settings
 from qa.embedding import Embedder, Vectors
 from qa.errors import CorruptIndexError, IndexMissingError, VectorStoreUnavailableError
 from qa.ingest import (
-    EMBED_STAGE,
     EmbeddedDocument,
     Progress,
     SeedFile,
     UpdatePlan,
-    embed_documents,
-    iter_documents,
-    make_chunker,
+    embed_seeds,
     make_plan,
     model_entry,
     settings_reasons,
@@ -464,18 +461,10 @@ class MilvusBackend:
             self._set_meta(PENDING_KEY, [])
         changed = set(plan.changed)
         todo = [s for s in seeds if s.doc_id in set(plan.to_embed)]
-        progress(EMBED_STAGE, 0, len(todo))
-        chunker = make_chunker(self.settings.chunking, embedder)
         done = 0
-        for batch in embed_documents(
-            iter_documents(todo, self.settings.project_root),
-            chunker,
-            embedder,
-            self.settings.batch_size,
-        ):
+        for batch in embed_seeds(todo, self.settings, embedder, progress):
             self._commit(batch, [d.info.doc_id for d in batch if d.info.doc_id in changed])
             done += len(batch)
-            progress(EMBED_STAGE, done, len(todo))
         for name in (self.passages, self.sentences, self.documents, self.meta):
             self.client.flush(name)
         header["built_at"] = Manifest.now()

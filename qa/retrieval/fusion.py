@@ -139,12 +139,13 @@ def combine(
     bm25_stats: ScoreStats | None = None,
 ) -> Ranking:
     """Rank by the chosen retriever while keeping both views of every passage for ``explain``."""
+    dense, bm25 = Candidates.of(dense), Candidates.of(bm25)  # a list is converted once, here
     if retriever == "hybrid" and fusion == "rrf":
         return reciprocal_rank_fusion(dense, bm25, rrf_k, dense_weight, bm25_weight)
     if retriever == "hybrid":
-        dense_stats = ScoreStats.of(Candidates.of(dense).scores)
+        dense_stats = ScoreStats.of(dense.scores)
         if bm25_stats is None:
-            bm25_stats = ScoreStats.of(Candidates.of(bm25).scores, floor=0.0)
+            bm25_stats = ScoreStats.of(bm25.scores, floor=0.0)
         return zscore_blend(dense, bm25, dense_stats, bm25_stats, dense_weight, bm25_weight)
     dense_side, bm25_side = _Side(dense), _Side(bm25)
     lead = dense_side if retriever == "dense" else bm25_side

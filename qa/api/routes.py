@@ -170,19 +170,41 @@ async def documents(service: ServiceDep) -> DocumentList:
     return DocumentList(documents=[DocumentOut.of(d) for d in service.documents()])
 
 
+# OpenAPI cannot state a rule across two parameters, so it is written where clients read.
+SPAN_RULE = "A span needs start <= end <= the document's length; any other is a 422 invalid_span."
+SPAN_RESPONSES = responses(404, 413, 422, 503)
+SPAN_RESPONSES[422] = {
+    **SPAN_RESPONSES[422],
+    "description": "Invalid parameters, or a span outside the document (`invalid_span`).",
+    "content": {
+        "application/json": {
+            "example": {
+                "error": {
+                    "code": "invalid_span",
+                    "message": "span [1, 0) is outside document 'essay' of length 9000",
+                }
+            }
+        }
+    },
+}
+
+
 @router.get(
     "/documents/{doc_id}",
     response_model=DocumentDetail,
     tags=["collection"],
     summary="One document's metadata, and optionally a span of its text",
-    responses=responses(404, 413, 422, 503),
+    responses=SPAN_RESPONSES,
 )
 async def document(
     doc_id: str,
     service: ServiceDep,
-    start: Annotated[int | None, Query(ge=0, description="Span start (default 0).")] = None,
+    start: Annotated[
+        int | None, Query(ge=0, description=f"Span start (default 0). {SPAN_RULE}")
+    ] = None,
     end: Annotated[
-        int | None, Query(ge=0, description="Span end, exclusive (default: length).")
+        int | None,
+        Query(ge=0, description=f"Span end, exclusive (default: length). {SPAN_RULE}"),
     ] = None,
     full: Annotated[bool, Query(description="Include the whole text.")] = False,
 ) -> DocumentDetail:

@@ -16,15 +16,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     QA_INDEX_DIR=/app/index \
     QA_CACHE_DIR=/app/.cache/qa
 
-# CPU-only torch first, from PyTorch's CPU wheel index: the package install below then
-# finds `torch>=2.2,<2.14` satisfied and never pulls the much larger CUDA build.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch>=2.2,<2.14"
-
-# Install the package (not editable), then drop the sources.
+# The exact versions of requirements/runtime.lock, hash-checked, as the quick start and
+# CI install them. torch is pinned to its CPU build (2.13.0+cpu), which lives on
+# PyTorch's CPU wheel index; everything else comes from PyPI.
 WORKDIR /src
+COPY requirements/runtime.lock ./requirements/
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements/runtime.lock
+
+# The package itself (not editable) with no dependency of its own, then drop the sources.
 COPY pyproject.toml README.md ./
 COPY qa ./qa
-RUN pip install . && rm -rf /src
+RUN pip install --no-deps . && rm -rf /src
 
 # Run as an unprivileged user that owns only the project folder.
 RUN useradd --system --create-home --uid 10001 --home-dir /home/qa qa \

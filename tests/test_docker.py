@@ -44,10 +44,10 @@ def test_slim_python_311_base_and_cpu_torch(instructions: list[dict[str, Any]]) 
     [base] = values(instructions, "FROM")
     assert base.startswith("python:3.11-slim")
     runs = values(instructions, "RUN")
-    torch = [r for r in runs if "torch" in r]
-    assert torch and "download.pytorch.org/whl/cpu" in torch[0]
-    install = next(i for i, r in enumerate(runs) if re.search(r"pip install \.(\s|$)", r))
-    assert runs.index(torch[0]) < install, "CPU torch must be installed before the package"
+    [locked] = [r for r in runs if "-r requirements/runtime.lock" in r]
+    assert "download.pytorch.org/whl/cpu" in locked, "torch==…+cpu lives on PyTorch's CPU index"
+    install = next(i for i, r in enumerate(runs) if re.search(r"pip install --no-deps \.(\s|$)", r))
+    assert runs.index(locked) < install, "the lock must be installed before the package"
 
 
 def test_every_copied_path_exists_and_reaches_the_build_context(
@@ -70,7 +70,9 @@ def test_index_is_built_at_image_build_time_as_the_service_user(
 ) -> None:
     order = [(i["instruction"], str(i["value"]).strip()) for i in instructions]
     index = order.index(("RUN", "qa index"))
-    install = next(n for n, (kind, v) in enumerate(order) if kind == "RUN" and "pip install ." in v)
+    install = next(
+        n for n, (kind, v) in enumerate(order) if kind == "RUN" and "pip install --no-deps ." in v
+    )
     user = max(n for n, (kind, _) in enumerate(order) if kind == "USER")
     assert install < index and user < index
 
@@ -102,5 +104,5 @@ def test_exposes_8000_serves_on_all_interfaces_and_checks_health(
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
     for path in ("index", ".git", "test-artifacts", ".cache", "tests"):
         assert ignored(path), path
-    for path in ("qa", "seeds", "pyproject.toml", "README.md"):
+    for path in ("qa", "seeds", "pyproject.toml", "README.md", "requirements"):
         assert not ignored(path), path

@@ -23,8 +23,8 @@ def index(
     ] = False,
 ) -> None:
     """Index the documents in seeds/: add new ones, re-embed changed ones, drop removed ones."""
-    from qa.documents import seed_files
     from qa.indexing import build_index, check_index, plan_index
+    from qa.indexing.seeds import seed_files
     from qa.service import load_embedder
 
     settings = settings_with()

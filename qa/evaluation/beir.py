@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -24,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from qa.config import RETRIEVERS, Settings
-from qa.embedding import Embedder
+from qa.embedding import Embedder, Vectors
 from qa.errors import InvalidQuestionError
 from qa.evaluation.labels import EvaluationError
-from qa.indexing.pipeline import Parsed, run_pipeline
+from qa.indexing.pipeline import Parsed, run_pipeline, stale_store_reasons
 from qa.service import QAService, SearchOptions
 from qa.store.faiss import FaissStore
 from qa.types import Block, BlockKind, Document, Progress, no_progress
-
-log = logging.getLogger(__name__)
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 # Passages asked of the service per query, pooled to documents by their best one:
@@ -150,7 +147,9 @@ def documents_of(data: BeirData) -> list[Document]:
     ]
 
 
-def document_ranking(service: QAService, question: str, vector: Any, retriever: str) -> list[str]:
+def document_ranking(
+    service: QAService, question: str, vector: Vectors, retriever: str
+) -> list[str]:
     """Documents in the order of their best passage in the service's own answer."""
     try:
         answer = service.ask(
@@ -201,15 +200,18 @@ def run_beir(
     seconds["load"] = time.perf_counter() - clock
     clock = time.perf_counter()
     store = FaissStore(cache_folder(settings.cache_dir, data))
-    built = run_pipeline(
-        store,
-        [Parsed(d) for d in documents],
-        embedder,
-        settings.chunking,
-        settings.batch_size,
-        progress,
-        sentences=False,
-    )
+    sources = [Parsed(d) for d in documents]
+    cached = not stale_store_reasons(store, sources, embedder, settings.chunking)
+    if not cached:
+        run_pipeline(
+            store,
+            sources,
+            embedder,
+            settings.chunking,
+            settings.batch_size,
+            progress,
+            sentences=False,
+        )
     snapshot = store.load()
     seconds["index"] = time.perf_counter() - clock
     qids = list(data.queries)
@@ -253,7 +255,7 @@ def run_beir(
             "dense_weight": settings.dense_weight,
             "bm25_weight": settings.bm25_weight,
             "candidates": settings.candidates,
-            "cached_embeddings": built.embedded == 0,
+            "cached_embeddings": cached,
         }
     )
     for name in retrievers:

@@ -19,7 +19,7 @@ from qa.chunking import Chunker, ModelLimit
 from qa.config import ChunkSettings
 from qa.embedding import Embedder
 from qa.errors import CorruptIndexError, IndexMissingError
-from qa.indexing.plan import UpdatePlan, make_plan, settings_reasons
+from qa.indexing.plan import UpdatePlan, document_reasons, make_plan, settings_reasons
 from qa.store.manifest import ChunkingEntry, Manifest, ModelEntry
 from qa.store.memory import MemoryStore
 from qa.store.protocol import EmbeddedDocument, Store
@@ -164,6 +164,21 @@ def _embed_batch(
         p_row += len(doc_passages)
         s_row += len(doc_spans)
     return out
+
+
+def stale_store_reasons(
+    store: Store, sources: Sequence[Source], embedder: Embedder, chunking: ChunkSettings
+) -> list[str]:
+    """Why ``store`` does not already serve ``sources`` as the pipeline would build them."""
+    try:
+        manifest = store.published_manifest()
+    except (IndexMissingError, CorruptIndexError) as exc:
+        return [str(exc)]
+    entry = ChunkingEntry.of(chunking)
+    current = {s.doc_id: s.sha256 for s in sources}
+    return settings_reasons(
+        manifest, entry, embedder.model_id, embedder.weights_hash
+    ) + document_reasons(manifest, current)
 
 
 def run_pipeline(

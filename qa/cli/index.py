@@ -50,5 +50,5 @@ def index(
         f"indexed {summary.documents} documents ({summary.added} added, {summary.changed} "
         f"changed, {summary.removed} removed; {summary.embedded} embedded): "
         f"{summary.passages} passages, {summary.tokens} tokens in {summary.seconds:.1f}s "
-        f"-> {escape(summary.location or str(summary.folder))}"
+        f"-> {escape(summary.location)}"
     )

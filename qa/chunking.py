@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from qa.config import ChunkSettings
-from qa.documents import line_number, line_starts, trim_span
+from qa.offsets import line_number, line_starts, trim_span
 from qa.types import Block, BlockKind, Document, Passage, Span, embedding_text
 
 if TYPE_CHECKING:
@@ -198,9 +198,6 @@ class Chunker:
                     )
                 )
         return passages
-
-    def chunk_all(self, documents: Iterable[Document]) -> list[Passage]:
-        return [p for doc in documents for p in self.chunk(doc)]
 
 
 def _sections(blocks: Iterable[Block]) -> Iterator[tuple[str, list[Block]]]:

@@ -14,14 +14,14 @@ import numpy as np
 from qa.config import RETRIEVERS, FusionName, QuoteMethod, RetrieverName, Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from qa.errors import InvalidQuestionError, NotFoundError
-from qa.indexing import Progress, open_index
+from qa.indexing import open_index
 from qa.retrieval.bm25 import tokenize
 from qa.retrieval.dedupe import distinct
 from qa.retrieval.fusion import Fused, combine
 from qa.retrieval.quotes import choose_quote
 from qa.retrieval.rankers import bm25_ranked, dense_candidates
 from qa.store.snapshot import DocumentInfo, Snapshot
-from qa.types import Answer, Explain, Hit, Passage
+from qa.types import Answer, Explain, Hit, Passage, Progress
 
 
 @dataclass(frozen=True, slots=True)

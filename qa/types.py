@@ -6,8 +6,17 @@ the edges turn them into pydantic models (see ``qa.schemas``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+# (stage, done, total): lets an edge draw a progress bar without the core knowing rich.
+Progress = Callable[[str, int, int], None]
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The ``Progress`` that reports nothing."""
+    return None
 
 
 class BlockKind(StrEnum):

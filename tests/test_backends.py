@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import qa.ingest
-import qa.store.milvus_store
+import qa.indexing.pipeline
+import qa.store.milvus.store
 from qa.config import Settings
 from qa.embedding import Embedder, Vectors
 from qa.evaluation.labels import Labelled, load_questions, locate
 from qa.indexing import build_index, check_index, open_index, plan_index
 from qa.service import QAService
-from qa.store.checkpoints import CheckpointStore
+from qa.store.faiss.checkpoints import CheckpointStore
+from qa.store.manifest import ChunkingEntry
 from qa.store.snapshot import Snapshot
 from qa.types import Passage
 from tests.conftest import ESSAY, QUESTIONS, make_settings
@@ -135,13 +136,15 @@ class ReplayEmbedder:
 
 def known_vectors(faiss_service: QAService, embedder: Embedder) -> dict[str, Vectors]:
     """Text -> vector for everything the FAISS index embedded, from its checkpoints."""
-    from qa.ingest import model_entry, scan_seeds
+    from qa.indexing.pipeline import model_entry
+    from qa.indexing.seeds import scan_seeds
 
     settings = faiss_service.settings
-    store = CheckpointStore(settings.index_dir, model_entry(embedder), settings.chunking)
+    chunking = ChunkingEntry.of(settings.chunking)
+    store = CheckpointStore(settings.index_dir, model_entry(embedder), chunking)
     known: dict[str, Vectors] = {}
-    for seed in scan_seeds(settings):
-        doc = store.read(seed, faiss_service.document(seed.doc_id))
+    for seed in scan_seeds(settings.seeds_dir, settings.project_root):
+        doc = store.read(faiss_service.document(seed.doc_id))
         for p, v in zip(doc.passages, doc.passage_vectors, strict=True):
             known[p.embedding_text] = v
         for s, v in zip(doc.sentences, doc.sentence_vectors, strict=True):
@@ -284,7 +287,7 @@ def test_resume_after_crash_embeds_only_the_rest(
     names = list(TOPICS)
     root = small_project(tmp_path / "crash", names)
     settings = backend_settings(root, backend)
-    monkeypatch.setattr(qa.ingest, "DOCS_PER_BATCH", 2)
+    monkeypatch.setattr(qa.indexing.pipeline, "DOCS_PER_BATCH", 2)
     # Two encode calls per batch (passages, sentences): call 5 is the third batch.
     with pytest.raises(RuntimeError, match="injected"):
         build_index(settings, CountingEmbedder(fail_on=5))
@@ -292,7 +295,9 @@ def test_resume_after_crash_embeds_only_the_rest(
     if backend == "faiss":  # nothing published, but two batches are checkpointed
         assert check_index(settings)[0].startswith("no index")
         store = CheckpointStore(
-            settings.index_dir, qa.ingest.model_entry(FakeEmbedder()), settings.chunking
+            settings.index_dir,
+            qa.indexing.pipeline.model_entry(FakeEmbedder()),
+            ChunkingEntry.of(settings.chunking),
         )
         assert len(list(store.folder.glob("*.npz"))) == 4
     else:  # two batches are committed in Milvus
@@ -338,14 +343,14 @@ def test_milvus_cleans_up_a_half_written_batch(
     names = list(TOPICS)
     root = small_project(tmp_path, names)
     settings = backend_settings(root, "milvus")
-    monkeypatch.setattr(qa.ingest, "DOCS_PER_BATCH", 2)
-    real_connect = qa.store.milvus_store.connect
+    monkeypatch.setattr(qa.indexing.pipeline, "DOCS_PER_BATCH", 2)
+    real_connect = qa.store.milvus.store.connect
     monkeypatch.setattr(
-        qa.store.milvus_store, "connect", lambda uri: CrashingClient(real_connect(uri), 2)
+        qa.store.milvus.store, "connect", lambda uri: CrashingClient(real_connect(uri), 2)
     )
     with pytest.raises(RuntimeError, match="injected"):
         build_index(settings, FakeEmbedder())
-    monkeypatch.setattr(qa.store.milvus_store, "connect", real_connect)
+    monkeypatch.setattr(qa.store.milvus.store, "connect", real_connect)
     # Batch 2's passages are in Milvus, but its documents are not committed.
     assert plan_index(settings, FakeEmbedder()).added == names[2:]
     resumed = CountingEmbedder()

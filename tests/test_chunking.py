@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from qa.chunking import Chunker, ModelLimit, sentence_spans, tiktoken_counter
 from qa.config import ChunkSettings
-from qa.documents import load_document, parse_blocks
 from qa.embedding import Embedder
+from qa.indexing.seeds import load_document
+from qa.readers.plain import parse_blocks
 from qa.types import BlockKind, Document, Passage, embedding_text
 from tests.conftest import ESSAY, SEEDS
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import load_document, load_documents, seed_fingerprints, slugify
 from qa.errors import DocumentError, SeedsError
+from qa.indexing.seeds import load_document, load_documents, scan_seeds, slugify
 from qa.types import BlockKind
 from tests.conftest import ESSAY, SEEDS
 
@@ -138,7 +138,7 @@ def test_slug_is_stable_and_url_safe() -> None:
     assert slugify("___") != ""
 
 
-def test_fingerprints_match_full_load() -> None:
+def test_seed_scan_matches_full_load() -> None:
     doc = load_document(ESSAY, SEEDS.parent)
-    prints = seed_fingerprints(SEEDS)
-    assert prints == {doc.doc_id: (doc.path, doc.sha256)}
+    [seed] = scan_seeds(SEEDS)
+    assert (seed.doc_id, seed.rel_path, seed.sha256) == (doc.doc_id, doc.path, doc.sha256)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -80,6 +81,43 @@ def test_chunking_override_leaves_the_saved_index_alone(cli_project: Path) -> No
     assert not (cli_project / "index").exists()
 
 
+def test_a_chunking_variant_measures_what_qa_index_builds(
+    cli_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``qa eval --chunk-tokens N --overlap M`` == ``QA_CHUNK_TOKENS=N QA_OVERLAP=M qa index``
+    then ``qa eval``: the variant runs the same pipeline, into memory."""
+    path = _questions(cli_project, {"d02", "d03", "d05", "d12", "d20", "du02"})
+    code, out, err = _run(str(path), "--json", "--chunk-tokens", "96", "--overlap", "1")
+    assert code == 0, err
+    variant = json.loads(out)
+    assert not (cli_project / "index").exists()
+
+    monkeypatch.setenv("QA_CHUNK_TOKENS", "96")
+    monkeypatch.setenv("QA_OVERLAP", "1")
+    built = CliRunner().invoke(app, ["index"])
+    assert built.exit_code == 0, built.stderr
+    code, out, err = _run(str(path), "--json", "--no-rebuild")
+    assert code == 0, err
+    saved = json.loads(out)
+
+    def measured(result: dict[str, Any]) -> dict[str, Any]:
+        """Everything but wall-clock latency."""
+        return {
+            "config": result["config"],
+            "metrics": {
+                name: {k: v for k, v in m.items() if not k.startswith("latency")}
+                for name, m in result["metrics"].items()
+            },
+            "questions": {
+                name: [{k: v for k, v in o.items() if k != "took_ms"} for o in outcomes]
+                for name, outcomes in result["questions"].items()
+            },
+        }
+
+    assert (variant["config"]["chunk_tokens"], variant["config"]["overlap"]) == (96, 1)
+    assert measured(variant) == measured(saved)
+
+
 def test_missing_evidence_is_a_clear_error(cli_project: Path) -> None:
     bad: dict[str, object] = {
         "id": "zz9",
@@ -131,12 +169,37 @@ def test_beir_fixture_known_answers(cli_project: Path, tmp_path: Path) -> None:
     assert again["metrics"] == data["metrics"]
 
 
-def test_beir_passage_level_bm25(cli_project: Path) -> None:
-    code, out, err = _run(
-        "--beir", str(BEIR_MINI), "--json", "-r", "bm25", "--bm25-level", "passage"
-    )
+def test_beir_ranks_through_the_service(cli_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every BEIR query is asked of ``QAService.ask``; documents pool by their best passage."""
+    from qa.evaluation.beir import HITS
+    from qa.service import QAService
+
+    real_ask = QAService.ask
+    asked: list[tuple[str, int | None, str | None, bool]] = []
+    pooled: dict[str, list[str]] = {}
+
+    def spy(
+        self: QAService,
+        question: str,
+        k: int | None = None,
+        retriever: str | None = None,
+        include_low_confidence: bool = False,
+        question_vector: object = None,
+    ) -> object:
+        answer = real_ask(self, question, k, retriever, include_low_confidence, question_vector)  # type: ignore[arg-type]
+        asked.append((question, k, retriever, include_low_confidence))
+        pooled[question] = list(dict.fromkeys(h.passage.doc_id for h in answer.hits))
+        return answer
+
+    monkeypatch.setattr(QAService, "ask", spy)
+    code, out, err = _run("--beir", str(BEIR_MINI), "--json", "-r", "bm25")
     assert code == 0, err
-    assert json.loads(out)["metrics"]["bm25"]["ndcg@10"] == pytest.approx(0.75)
+    data = json.loads(out)
+    assert len(asked) == 4 and {(k, r, low) for _, k, r, low in asked} == {(HITS, "bm25", True)}
+    # q1-q3 each find their own document first; q4 shares no word with any document.
+    assert sum(1 for docs in pooled.values() if docs) == 3
+    assert data["metrics"]["bm25"]["ndcg@10"] == pytest.approx(0.75)
+    assert data["config"]["passages"] >= data["config"]["documents"] == 8
 
 
 def test_beir_real_model(

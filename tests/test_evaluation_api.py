@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import load_documents
 from qa.evaluation import (
+    EvalQuestion,
     EvaluationError,
-    Question,
     SweepGrid,
     best,
     evaluate_questions,
@@ -17,6 +16,7 @@ from qa.evaluation import (
     locate,
     sweep,
 )
+from qa.indexing.seeds import load_documents
 from qa.service import QAService
 from tests.conftest import QUESTIONS, make_settings
 from tests.fakes import FakeEmbedder
@@ -40,7 +40,9 @@ def test_essay_labels_all_located(essay_service: QAService) -> None:
 
 def test_evidence_missing_from_the_index(essay_service: QAService) -> None:
     with pytest.raises(EvaluationError, match="q-missing"):
-        evaluate_questions(essay_service, [Question("q-missing", "?", ("not in the essay xyz",))])
+        evaluate_questions(
+            essay_service, [EvalQuestion("q-missing", "?", ("not in the essay xyz",))]
+        )
 
 
 def test_sweep_api_with_options(project: Path) -> None:

@@ -7,10 +7,10 @@ import math
 import pytest
 
 from qa.evaluation.labels import (
+    EvalQuestion,
     EvaluationError,
     Labelled,
     Occurrence,
-    Question,
     locate,
     parse_questions,
 )
@@ -89,7 +89,7 @@ DOC = "x" * 100 + "E" * 40 + "y" * 100  # evidence at [100, 140)
 
 
 def _label(*places: tuple[str, int, int]) -> Labelled:
-    q = Question("q1", "what?", ("E" * 40,))
+    q = EvalQuestion("q1", "what?", ("E" * 40,))
     return Labelled(q, (tuple(Occurrence(d, s, e) for d, s, e in places),))
 
 
@@ -114,14 +114,14 @@ def test_any_occurrence_counts() -> None:
 
 def test_locate_finds_every_occurrence() -> None:
     docs = {"a": "one two one", "b": "no match", "c": "one"}
-    [label] = locate([Question("q", "?", ("one",))], docs)
+    [label] = locate([EvalQuestion("q", "?", ("one",))], docs)
     assert label.occurrences == (
         (Occurrence("a", 0, 3), Occurrence("a", 8, 11), Occurrence("c", 0, 3)),
     )
 
 
 def test_missing_evidence_names_the_question() -> None:
-    questions = [Question("ok", "?", ("two",)), Question("bad-7", "?", ("absent text",))]
+    questions = [EvalQuestion("ok", "?", ("two",)), EvalQuestion("bad-7", "?", ("absent text",))]
     with pytest.raises(EvaluationError, match="bad-7"):
         locate(questions, {"a": "one two"})
 
@@ -190,7 +190,7 @@ def test_score_answer_quote_and_rank() -> None:
 
 def test_summarize_abstention() -> None:
     label = _label(("doc", 100, 140))
-    nothing = Labelled(Question("u1", "who won?", ()), ())
+    nothing = Labelled(EvalQuestion("u1", "who won?", ()), ())
     answered = score_answer(
         label, Answer("?", False, (_hit(1, 100, 140, (100, 140)),), 4.0, "d"), 10
     )

@@ -17,7 +17,7 @@ from qa.embedding import Embedder, Vectors
 from qa.errors import InvalidQuestionError
 from qa.indexing import build_index
 from qa.service import QAService
-from qa.store.snapshot import current_build, load_snapshot, read_manifest
+from qa.store.faiss.folders import current_build, load_snapshot, read_manifest
 from qa.store.vectors import (
     FLAT_MAX,
     HNSW_MAX,

@@ -26,8 +26,7 @@ from qa.embedding import Embedder
 from qa.errors import CorruptIndexError, IndexLockedError, StaleIndexError
 from qa.indexing import LOCK_FILE, build_index, check_index, open_index
 from qa.service import QAService
-from qa.store.manifest import MANIFEST_FILE
-from qa.store.snapshot import (
+from qa.store.faiss.folders import (
     BUILDS,
     PASSAGES_FILE,
     current_build,
@@ -35,6 +34,7 @@ from qa.store.snapshot import (
     read_manifest,
     seal,
 )
+from qa.store.manifest import MANIFEST_FILE
 from tests.conftest import make_settings
 from tests.test_serve import free_port, project_env, qa_command
 

@@ -25,7 +25,7 @@ from qa.api import create_app
 from qa.embedding import Embedder
 from qa.indexing import build_index
 from qa.service import QAService
-from qa.store.snapshot import current_build
+from qa.store.faiss.folders import current_build
 from tests.conftest import ESSAY, make_settings
 from tests.test_serve import project_env, qa_command
 

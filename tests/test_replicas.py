@@ -44,7 +44,7 @@ NEW_DOC = "Arctic shipping\n\nThe Northern Sea Route lets Chinese cargo ships re
 
 def test_a_milvus_lite_file_is_locked_to_one_process(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, vector_store=f"milvus://{tmp_path / 'lite.db'}")
-    from qa.store.milvus_store import connect
+    from qa.store.milvus.store import connect
 
     holder = connect(settings.vector_store)  # this process now holds the data folder
     try:
@@ -52,7 +52,7 @@ def test_a_milvus_lite_file_is_locked_to_one_process(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from qa.store.milvus_store import connect; connect(sys.argv[1])",
+                "import sys; from qa.store.milvus.store import connect; connect(sys.argv[1])",
                 settings.vector_store,
             ],
             capture_output=True,

@@ -10,8 +10,8 @@ import pytest
 from qa import __version__
 from qa.errors import StaleIndexError
 from qa.indexing import build_index, check_index, open_index
+from qa.store.faiss.folders import current_build, load_snapshot
 from qa.store.manifest import SCHEMA_VERSION
-from qa.store.snapshot import current_build, load_snapshot
 from tests.conftest import ESSAY, make_settings
 from tests.fakes import FakeEmbedder
 

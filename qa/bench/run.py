@@ -40,7 +40,7 @@ class BenchConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def load_questions(path: Path) -> list[str]:
+def load_question_texts(path: Path) -> list[str]:
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line)["question"] for line in handle if line.strip()]
 
@@ -60,9 +60,8 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
 def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any]:
     from qa.indexing import build_index
     from qa.service import load_embedder
-    from qa.store.snapshot import current_build
 
-    questions = load_questions(config.questions_path)
+    questions = load_question_texts(config.questions_path)
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     results: dict[str, Any] = {}
     try:
@@ -75,13 +74,13 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
         embedder = load_embedder(bench_settings)
 
         started = time.perf_counter()
-        build_index(bench_settings, embedder)
+        built = build_index(bench_settings, embedder)
         results["index_build_s"] = time.perf_counter() - started
-        build = current_build(index_dir)
-        manifest = json.loads((build / "manifest.json").read_text())
+        assert built.folder is not None  # the bench builds a FAISS index
+        build = built.folder
         results["index"] = {
-            "passages": manifest["passages"],
-            "vector_store": manifest["vector_store"],
+            "passages": built.manifest.passages,
+            "vector_store": built.manifest.vector_store,
         }
         log(f"essay index built in {results['index_build_s']:.1f}s: {results['index']}")
         results["cache_in_process"] = cache_in_process(bench_settings, embedder, questions)
@@ -218,13 +217,13 @@ def cache_in_process(settings: Settings, embedder: Any, questions: list[str]) ->
 
 def run_scaling(config: BenchConfig, settings: Settings, log: Log) -> list[dict[str, Any]]:
     from qa.bench.scaling import measure, real_sample
-    from qa.documents import load_documents
+    from qa.indexing.seeds import load_documents
     from qa.service import load_embedder
 
     embedder = load_embedder(settings)
     docs = load_documents(settings.seeds_dir, settings.project_root)
     sentences = [s for d in docs for s in _sentences(d.text)]
-    corpus, asked = real_sample(embedder, sentences, load_questions(config.questions_path))
+    corpus, asked = real_sample(embedder, sentences, load_question_texts(config.questions_path))
     rows = []
     for n in config.scaling:
         rows.append(asdict(measure(n, corpus, asked, log=log, sweep=True)))

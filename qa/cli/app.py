@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qa.cli import ask, bench, build, evaluate, serve
+from qa.cli import ask, bench, evaluate, index, serve
 
 app = typer.Typer(
     name="qa",
@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("ask")(ask.ask)
-app.command("index")(build.index)
+app.command("index")(index.index)
 app.command("eval")(evaluate.evaluate)
 app.command("serve")(serve.serve)
 app.command("bench")(bench.bench)

@@ -25,7 +25,7 @@ def ask(
     ] = False,
 ) -> None:
     """Answer QUESTION from the documents, citing each passage."""
-    from qa.documents import seed_files
+    from qa.indexing.seeds import seed_files
     from qa.schemas import AskResponse
     from qa.service import QAService
 

@@ -73,9 +73,6 @@ def evaluate(
         Path | None,
         typer.Option(help="Evaluate a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)."),
     ] = None,
-    bm25_level: Annotated[
-        str, typer.Option(help="BEIR only: BM25 over whole 'document's or max over 'passage's.")
-    ] = "document",
     sweep: Annotated[
         bool, typer.Option("--sweep", help="Evaluate a grid of chunking and fusion settings.")
     ] = False,
@@ -106,8 +103,6 @@ def evaluate(
     from qa.errors import QAError
 
     names = _retrievers(retriever)
-    if bm25_level not in ("document", "passage"):
-        fail(f"--bm25-level must be 'document' or 'passage', got {bm25_level!r}")
     if fusion is not None and fusion not in ("blend", "rrf"):
         fail(f"--fusion must be 'blend' or 'rrf', got {fusion!r}")
     settings = settings_with(
@@ -117,7 +112,7 @@ def evaluate(
         fail(f"k must be between 1 and {settings.max_k}, got {k}")
     try:
         if beir is not None:
-            _beir(settings, beir, names, chunk_tokens, overlap, bm25_level, as_json, report)
+            _beir(settings, beir, names, chunk_tokens, overlap, as_json, report)
         elif sweep:
             from qa.evaluation.sweep import SweepGrid
 
@@ -162,10 +157,10 @@ def _questions(
     report: Path | None,
     calibrate: bool = False,
 ) -> None:
-    from qa.documents import load_documents
     from qa.evaluation.calibrate import calibrate as calibrate_threshold
     from qa.evaluation.labels import load_questions, locate
     from qa.evaluation.runner import evaluate_questions, variant_service
+    from qa.indexing.seeds import load_documents
     from qa.service import QAService, load_embedder
 
     source = path or settings.questions_path
@@ -244,7 +239,6 @@ def _beir(
     names: list[str],
     chunk_tokens: int | None,
     overlap: int | None,
-    bm25_level: str,
     as_json: bool,
     report: Path | None,
 ) -> None:
@@ -263,20 +257,7 @@ def _beir(
     )
     embedder = load_embedder(chosen)
     with progress_bar() as progress:
-        result: BeirResult = run_beir(
-            folder,
-            embedder,
-            chosen.chunking,
-            chosen.cache_dir,
-            names,
-            chosen.fusion,
-            chosen.rrf_k,
-            chosen.dense_weight,
-            chosen.bm25_weight,
-            bm25_level,  # type: ignore[arg-type]
-            chosen.batch_size,
-            progress,
-        )
+        result: BeirResult = run_beir(folder, chosen, embedder, names, progress)
     written = write_beir_report(result, report) if report else []
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -307,10 +288,10 @@ def _sweep(
     as_json: bool,
     report: Path | None,
 ) -> None:
-    from qa.documents import load_documents
     from qa.evaluation.labels import load_questions
     from qa.evaluation.report import SWEEP_COLUMNS, fmt, write_sweep_report
     from qa.evaluation.sweep import sweep
+    from qa.indexing.seeds import load_documents
     from qa.service import load_embedder
 
     questions = load_questions(path or settings.questions_path)

@@ -8,26 +8,6 @@ from typing import Annotated
 import typer
 
 from qa.cli.common import fail, settings_with
-from qa.config import Settings
-
-
-def damaged_files(settings: Settings) -> list[str]:
-    """Checksum every file of the published FAISS build, so damage is refused before start.
-
-    Without this a damaged file would only surface in the background load, leaving a
-    server that is up but never ready. Milvus checks its own storage.
-    """
-    from qa.errors import QAError
-    from qa.store.snapshot import current_build, read_manifest, verify_files
-
-    if settings.vector_store != "faiss":
-        return []
-    try:
-        folder = current_build(settings.index_dir)
-        verify_files(folder, read_manifest(folder))
-    except QAError as exc:
-        return [str(exc)]
-    return []
 
 
 def serve(
@@ -43,15 +23,17 @@ def serve(
     import uvicorn
 
     from qa.api import create_app
-    from qa.documents import seed_files
-    from qa.indexing import check_index
+    from qa.indexing import check_index, verify_index
+    from qa.indexing.seeds import seed_files
 
     settings = settings_with(host=host, port=port)
     if settings.vector_store == "faiss" or settings.auto_rebuild:
         seed_files(settings.seeds_dir)  # no seeds: fail now, not in the background
     # else a replica of a shared (Milvus) index: it needs no local seeds at all.
     if not settings.auto_rebuild:
-        reasons = check_index(settings) or damaged_files(settings)
+        # Damage is refused before start: found only by the background load, it would
+        # leave a server that is up but never ready.
+        reasons = check_index(settings) or verify_index(settings)
         if reasons:
             fail(
                 "the index cannot be served and QA_AUTO_REBUILD is off: "

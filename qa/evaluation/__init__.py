@@ -13,7 +13,7 @@ Typical use from Python::
 """
 
 from qa.evaluation.beir import BeirResult, run_beir
-from qa.evaluation.labels import EvaluationError, Labelled, Question, load_questions, locate
+from qa.evaluation.labels import EvalQuestion, EvaluationError, Labelled, load_questions, locate
 from qa.evaluation.runner import (
     EvalResult,
     Outcome,
@@ -26,11 +26,11 @@ from qa.evaluation.sweep import SweepGrid, SweepRow, best, sweep
 
 __all__ = [
     "BeirResult",
+    "EvalQuestion",
     "EvalResult",
     "EvaluationError",
     "Labelled",
     "Outcome",
-    "Question",
     "RetrieverMetrics",
     "SweepGrid",
     "SweepRow",

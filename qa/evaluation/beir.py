@@ -1,53 +1,41 @@
 """BEIR benchmarks (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv``): a public yardstick.
 
-Each corpus entry becomes a ``Document`` (title, a blank line, then the text),
-is chunked by the service's own ``Chunker``, and scores as its best passage.
-Metrics come from ranx, not from hand-written code, so they match trec_eval.
+The corpus is indexed by the pipeline ``qa index`` runs (each entry becomes a
+``Document``: title, a blank line, then the text), and every query is ranked by
+``QAService.ask``, the service's own path; a document then scores as its best
+passage. So the figures describe the ranking a user gets. Metrics come from
+ranx, not from hand-written code, so they match trec_eval.
 
-Passage vectors are cached under ``cache_dir/beir``, keyed by the corpus hash,
-the model (id and weights hash) and the chunker settings: a second run only
-embeds the queries.
+The index is a FAISS store under ``cache_dir/beir/<name>-<corpus hash>``: its
+manifest and per-document checkpoints record the model and chunking, so a
+second run with the same settings only embeds the queries, and an interrupted
+first run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from qa.config import RETRIEVERS, ChunkSettings
+from qa.config import RETRIEVERS, Settings
 from qa.embedding import Embedder, Vectors
+from qa.errors import InvalidQuestionError
 from qa.evaluation.labels import EvaluationError
-from qa.indexing import Progress, encode_batched
-from qa.ingest import make_chunker
-from qa.retrieval.bm25 import BM25Index
-from qa.retrieval.fusion import combine
-from qa.retrieval.rankers import Candidate, ScoreStats, dense_candidates, top_scores
-from qa.store.vectors import FaissVectorStore
-from qa.types import Block, BlockKind, Document, embedding_text
+from qa.indexing.pipeline import Parsed, run_pipeline, stale_store_reasons
+from qa.service import QAService, SearchOptions
+from qa.store.faiss import FaissStore
+from qa.types import Block, BlockKind, Document, Progress, no_progress
 
-log = logging.getLogger(__name__)
-
-CACHE_VERSION = 1
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
-RUN_DEPTH = 1000  # documents kept per query, as BEIR does
-PASSAGE_DEPTH = 3000  # dense passages searched per query before pooling to documents
-Bm25Level = Literal["document", "passage"]
-
-IntArray = npt.NDArray[np.int64]
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    return None
+# Passages asked of the service per query, pooled to documents by their best one:
+# deep enough to leave at least 100 documents for Recall@100 on SciFact.
+HITS = 200
+ASK_STAGE = "asking ({})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,155 +136,35 @@ def beir_document(doc_id: str, title: str, text: str) -> Document:
     )
 
 
-def _cache_folder(
-    cache_dir: Path, data: BeirData, embedder: Embedder, chunking: ChunkSettings
-) -> Path:
-    key = json.dumps(
-        [
-            CACHE_VERSION,
-            data.corpus_sha256,
-            embedder.model_id,
-            embedder.weights_hash,
-            embedder.max_seq_length,
-            chunking.chunk_tokens,
-            chunking.overlap,
-            chunking.encoding,
-        ]
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache_dir / "beir" / f"{data.name}-{digest}"
+def cache_folder(cache_dir: Path, data: BeirData) -> Path:
+    """Where a corpus's index lives; the store itself tracks model and chunking."""
+    return cache_dir / "beir" / f"{data.name}-{data.corpus_sha256[:16]}"
 
 
-def _save(path: Path, array: npt.NDArray[Any]) -> None:
-    """Write atomically, so an interrupted run never leaves a half-written cache."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("wb") as handle:
-        np.save(handle, array)
-    temporary.replace(path)
-
-
-@dataclass(frozen=True, slots=True)
-class PassageTable:
-    """Passages of the whole corpus, grouped by document in corpus order."""
-
-    spans: IntArray  # rows of (document index, start, end)
-    vectors: Vectors
-
-    @property
-    def doc_index(self) -> IntArray:
-        return self.spans[:, 0]
-
-
-def passages(
-    data: BeirData,
-    documents: list[Document],
-    embedder: Embedder,
-    chunking: ChunkSettings,
-    cache_dir: Path,
-    batch_size: int = 32,
-    progress: Progress = _noop,
-) -> tuple[PassageTable, bool]:
-    """Chunk and embed the corpus, or read both from the cache; True when cached."""
-    folder = _cache_folder(cache_dir, data, embedder, chunking)
-    spans_path, vectors_path = folder / "spans.npy", folder / "vectors.npy"
-    if spans_path.is_file() and vectors_path.is_file():
-        try:
-            spans = np.load(spans_path)
-            vectors = np.load(vectors_path)
-            if len(spans) == len(vectors) and vectors.shape[1] == embedder.dim:
-                return PassageTable(spans.astype(np.int64), vectors.astype(np.float32)), True
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable BEIR cache %s: %s", folder, exc)
-    chunker = make_chunker(chunking, embedder)
-    rows: list[tuple[int, int, int]] = []
-    texts: list[str] = []
-    for number, doc in enumerate(documents):
-        for p in chunker.chunk(doc):
-            rows.append((number, p.start, p.end))
-            texts.append(p.embedding_text)
-        progress("chunking corpus", number + 1, len(documents))
-    vectors = encode_batched(embedder, texts, batch_size, "embedding passages", progress)
-    spans = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-    folder.mkdir(parents=True, exist_ok=True)
-    _save(spans_path, spans)
-    _save(vectors_path, vectors)
-    return PassageTable(spans, vectors), False
-
-
-def _group_starts(doc_index: IntArray) -> tuple[IntArray, IntArray]:
-    """For passages sorted by document: where each document's run starts, and which docs."""
-    starts = np.flatnonzero(np.r_[True, doc_index[1:] != doc_index[:-1]])
-    return starts.astype(np.int64), doc_index[starts]
-
-
-def max_per_document(scores: npt.NDArray[np.float32], doc_index: IntArray, count: int) -> Any:
-    """A document's score is its best passage's; documents without passages get -inf."""
-    out = np.full(count, -np.inf, dtype=np.float32)
-    if len(scores):
-        starts, docs = _group_starts(doc_index)
-        out[docs] = np.maximum.reduceat(scores, starts)
-    return out
-
-
-def dense_runs(
-    table: PassageTable, query_vectors: Vectors, count: int, depth: int = RUN_DEPTH
-) -> list[Sequence[Candidate]]:
-    """Dense document rankings: FAISS top passages, pooled by max to documents."""
-    store = FaissVectorStore.build(table.vectors)
-    per_query = dense_candidates(store, query_vectors, min(PASSAGE_DEPTH, len(store)))
-    doc_of = table.doc_index
-    runs: list[Sequence[Candidate]] = []
-    for candidates in per_query:
-        best: dict[int, float] = {}
-        # Best first, so the first passage seen is the document's best.
-        for doc, score in zip(
-            doc_of[candidates.rows].tolist(), candidates.scores.tolist(), strict=True
-        ):
-            best.setdefault(int(doc), score)
-        ranked = list(best.items())[:depth]
-        runs.append([Candidate(d, s, r) for r, (d, s) in enumerate(ranked, 1)])
-    return runs
-
-
-def bm25_runs(
-    data: BeirData,
-    documents: list[Document],
-    table: PassageTable,
-    queries: Sequence[str],
-    level: Bm25Level,
-    depth: int = RUN_DEPTH,
-) -> list[tuple[Sequence[Candidate], ScoreStats]]:
-    """BM25 document rankings, over whole documents or pooled from passages.
-
-    Each comes with the statistics of every document's score (zeros included),
-    which the z-score blend needs, as the service computes them over passages.
-    """
-    count = len(documents)
-    if level == "document":
-        index = BM25Index.build([d.text for d in documents])
-        pooled_scores = (index.scores(q) for q in queries)
-    else:
-        texts = [
-            embedding_text(documents[d].title, documents[d].title, documents[d].text[s:e])
-            for d, s, e in table.spans.tolist()
-        ]
-        index = BM25Index.build(texts)
-        pooled_scores = (
-            np.maximum(max_per_document(index.scores(q), table.doc_index, count), 0.0)
-            for q in queries
-        )
+def documents_of(data: BeirData) -> list[Document]:
     return [
-        (top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)) for scores in pooled_scores
+        beir_document(i, t, x) for i, t, x in zip(data.ids, data.titles, data.texts, strict=True)
     ]
 
 
-def to_run(
-    ids: list[str], qids: list[str], runs: Sequence[Sequence[Candidate]]
-) -> dict[str, dict[str, float]]:
+def document_ranking(
+    service: QAService, question: str, vector: Vectors, retriever: str
+) -> list[str]:
+    """Documents in the order of their best passage in the service's own answer."""
+    try:
+        answer = service.ask(
+            question, HITS, retriever, include_low_confidence=True, question_vector=vector
+        )
+    except InvalidQuestionError:  # an empty query ranks nothing
+        return []
+    return list(dict.fromkeys(hit.passage.doc_id for hit in answer.hits))
+
+
+def to_run(rankings: dict[str, list[str]]) -> dict[str, dict[str, float]]:
     """ranx wants scores: derive them from the rank, so equal scores cannot reorder a ranking."""
     return {
-        qid: {ids[c.index]: float(len(ranked) - c.rank + 1) for c in ranked}
-        for qid, ranked in zip(qids, runs, strict=True)
+        qid: {doc_id: float(len(ranked) - rank) for rank, doc_id in enumerate(ranked)}
+        for qid, ranked in rankings.items()
     }
 
 
@@ -315,77 +183,83 @@ def score_runs(
 
 def run_beir(
     folder: Path,
+    settings: Settings,
     embedder: Embedder,
-    chunking: ChunkSettings,
-    cache_dir: Path,
     retrievers: Sequence[str] = RETRIEVERS,
-    fusion: str = "blend",
-    rrf_k: int = 60,
-    dense_weight: float = 0.6,
-    bm25_weight: float = 0.4,
-    bm25_level: Bm25Level = "document",
-    batch_size: int = 32,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> BeirResult:
-    """Rank the corpus for every judged query with each retriever and score with ranx."""
+    """Index the corpus, rank it for every judged query with each retriever, score with ranx.
+
+    Sentence vectors are not embedded: they only choose quotes, which no BEIR
+    metric reads (quotes fall back to the passage's first sentences).
+    """
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
     data = load_beir(folder)
-    documents = [
-        beir_document(i, t, x) for i, t, x in zip(data.ids, data.titles, data.texts, strict=True)
-    ]
+    documents = documents_of(data)
     seconds["load"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    table, cached = passages(data, documents, embedder, chunking, cache_dir, batch_size, progress)
-    seconds["passages"] = time.perf_counter() - clock
+    store = FaissStore(cache_folder(settings.cache_dir, data))
+    sources = [Parsed(d) for d in documents]
+    cached = not stale_store_reasons(store, sources, embedder, settings.chunking)
+    if not cached:
+        run_pipeline(
+            store,
+            sources,
+            embedder,
+            settings.chunking,
+            settings.batch_size,
+            progress,
+            sentences=False,
+        )
+    snapshot = store.load()
+    seconds["index"] = time.perf_counter() - clock
     qids = list(data.queries)
     texts = [data.queries[q] for q in qids]
     clock = time.perf_counter()
-    query_vectors = encode_batched(embedder, texts, batch_size, "embedding queries", progress)
+    progress("embedding queries", 0, len(texts))
+    query_vectors = embedder.encode(texts, batch_size=settings.batch_size)
+    progress("embedding queries", len(texts), len(texts))
     seconds["queries"] = time.perf_counter() - clock
-    wanted = set(retrievers)
-    runs: dict[str, list[Sequence[Candidate]]] = {}
+    service = QAService(
+        settings.model_copy(update={"max_k": max(settings.max_k, HITS)}),
+        embedder,
+        snapshot,
+        # Quotes do not change the ranking; without sentence vectors "dense" costs nothing.
+        replace(SearchOptions.from_settings(settings), quote_method="dense"),
+    )
     clock = time.perf_counter()
-    if wanted & {"dense", "hybrid"}:
-        runs["dense"] = dense_runs(table, query_vectors, len(documents))
-    if wanted & {"bm25", "hybrid"}:
-        bm25 = bm25_runs(data, documents, table, texts, bm25_level)
-        runs["bm25"] = [ranked for ranked, _ in bm25]
-    if "hybrid" in wanted:
-        # The service's own fusion, applied to document rankings.
-        runs["hybrid"] = [
-            [
-                Candidate(f.index, f.score, r)
-                for r, f in enumerate(
-                    combine(d, b, "hybrid", fusion, rrf_k, dense_weight, bm25_weight, stats)[
-                        :RUN_DEPTH
-                    ],
-                    1,
-                )
-            ]
-            for d, (b, stats) in zip(runs["dense"], bm25, strict=True)
-        ]
+    rankings: dict[str, dict[str, list[str]]] = {}
+    for name in retrievers:
+        stage = ASK_STAGE.format(name)
+        rankings[name] = {}
+        for number, (qid, text) in enumerate(zip(qids, texts, strict=True)):
+            rankings[name][qid] = document_ranking(service, text, query_vectors[number], name)
+            progress(stage, number + 1, len(qids))
     seconds["ranking"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    depth = [len(r) for ranked in rankings.values() for r in ranked.values()]
     result = BeirResult(
         config={
             "benchmark": data.name,
             "documents": len(documents),
             "queries": len(qids),
-            "passages": len(table.spans),
+            "passages": len(snapshot.passages),
             "model": embedder.model_id,
-            "chunk_tokens": chunking.chunk_tokens,
-            "overlap": chunking.overlap,
-            "bm25_level": bm25_level,
-            "fusion": fusion,
-            "rrf_k": rrf_k,
-            "dense_weight": dense_weight,
-            "bm25_weight": bm25_weight,
+            "chunk_tokens": settings.chunk_tokens,
+            "overlap": settings.overlap,
+            "ranking": f"QAService.ask, {HITS} passages pooled to documents by max",
+            "fewest_documents_ranked": min(depth, default=0),
+            "fusion": settings.fusion,
+            "rrf_k": settings.rrf_k,
+            "dense_weight": settings.dense_weight,
+            "bm25_weight": settings.bm25_weight,
+            "candidates": settings.candidates,
             "cached_embeddings": cached,
         }
     )
     for name in retrievers:
-        result.metrics[name] = score_runs(data.qrels, to_run(data.ids, qids, runs[name]))
+        result.metrics[name] = score_runs(data.qrels, to_run(rankings[name]))
     seconds["scoring"] = time.perf_counter() - clock
     result.seconds = seconds
     return result

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.evaluation.labels import Question
+from qa.evaluation.labels import EvalQuestion
 from qa.service import QAService
 
 
@@ -61,7 +61,7 @@ def choose_threshold(scores: Sequence[tuple[float, bool]]) -> Calibration:
     )
 
 
-def calibrate(service: QAService, questions: Sequence[Question]) -> Calibration:
+def calibrate(service: QAService, questions: Sequence[EvalQuestion]) -> Calibration:
     """Ask every question once and place the threshold between the two groups."""
     scores = [
         (service.ask(q.question, 1, include_low_confidence=True).confidence, q.answerable)

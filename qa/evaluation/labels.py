@@ -23,7 +23,7 @@ class EvaluationError(QAError):
 
 
 @dataclass(frozen=True, slots=True)
-class Question:
+class EvalQuestion:
     """One line of the questions file; empty ``evidence`` means unanswerable."""
 
     id: str
@@ -51,7 +51,7 @@ class Labelled:
     ``occurrences[i]`` lists the places where ``question.evidence[i]`` appears.
     """
 
-    question: Question
+    question: EvalQuestion
     occurrences: tuple[tuple[Occurrence, ...], ...]
 
     @property
@@ -84,9 +84,9 @@ class Labelled:
         )
 
 
-def parse_questions(lines: Iterable[str], source: str = "<questions>") -> list[Question]:
+def parse_questions(lines: Iterable[str], source: str = "<questions>") -> list[EvalQuestion]:
     """Validate JSON lines ``{"id", "question", "evidence": [str, ...]}``; ids must be unique."""
-    questions: list[Question] = []
+    questions: list[EvalQuestion] = []
     seen: set[str] = set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -112,13 +112,13 @@ def parse_questions(lines: Iterable[str], source: str = "<questions>") -> list[Q
                 f"{where}: question {qid!r} needs 'evidence' as a list of non-empty strings"
             )
         seen.add(qid)
-        questions.append(Question(qid, text, tuple(evidence)))
+        questions.append(EvalQuestion(qid, text, tuple(evidence)))
     if not questions:
         raise EvaluationError(f"{source} holds no questions")
     return questions
 
 
-def load_questions(path: Path) -> list[Question]:
+def load_questions(path: Path) -> list[EvalQuestion]:
     """Read and validate a questions file (JSON lines)."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -136,7 +136,7 @@ def find_all(text: str, needle: str) -> list[int]:
     return found
 
 
-def locate(questions: Sequence[Question], documents: Mapping[str, str]) -> list[Labelled]:
+def locate(questions: Sequence[EvalQuestion], documents: Mapping[str, str]) -> list[Labelled]:
     """Pin every evidence string to its occurrences in ``documents`` (``doc_id -> text``).
 
     An evidence string found in no document is a labelling error, not a miss:

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-Ranking = Sequence[frozenset[int]]
+# For each rank, which evidence strings (by index) the passage there answers.
+Relevance = Sequence[frozenset[int]]
 HIT_KS: tuple[int, ...] = (1, 3, 5, 10)
 
 
-def first_answer_rank(ranking: Ranking) -> int | None:
+def first_answer_rank(ranking: Relevance) -> int | None:
     """1-based rank of the first passage that answers, or None."""
     for rank, answered in enumerate(ranking, 1):
         if answered:
@@ -26,19 +27,19 @@ def first_answer_rank(ranking: Ranking) -> int | None:
     return None
 
 
-def hit_at(ranking: Ranking, k: int) -> float:
+def hit_at(ranking: Relevance, k: int) -> float:
     """1.0 when an answering passage is in the top ``k``."""
     rank = first_answer_rank(ranking)
     return 1.0 if rank is not None and rank <= k else 0.0
 
 
-def reciprocal_rank(ranking: Ranking, k: int = 10) -> float:
+def reciprocal_rank(ranking: Relevance, k: int = 10) -> float:
     """1/rank of the first answering passage within the top ``k``; 0 if none."""
     rank = first_answer_rank(ranking)
     return 1.0 / rank if rank is not None and rank <= k else 0.0
 
 
-def gains(ranking: Ranking) -> list[float]:
+def gains(ranking: Relevance) -> list[float]:
     """Binary gain per rank: 1 only for a passage answering a not-yet-answered evidence."""
     seen: set[int] = set()
     out = []
@@ -53,7 +54,7 @@ def dcg(values: Sequence[float]) -> float:
     return sum(g / math.log2(rank + 1) for rank, g in enumerate(values, 1))
 
 
-def ndcg_at(ranking: Ranking, relevant: int, k: int = 10) -> float:
+def ndcg_at(ranking: Relevance, relevant: int, k: int = 10) -> float:
     """nDCG@k with binary, de-duplicated gains; ``relevant`` = evidence strings to find.
 
     The ideal ranking puts one passage per evidence string at the top.

@@ -14,7 +14,7 @@ from typing import Any
 
 from qa.config import RETRIEVERS, Settings
 from qa.embedding import Embedder
-from qa.evaluation.labels import Labelled, Question, locate
+from qa.evaluation.labels import EvalQuestion, Labelled, locate
 from qa.evaluation.metrics import (
     HIT_KS,
     first_answer_rank,
@@ -23,16 +23,12 @@ from qa.evaluation.metrics import (
     percentile,
     reciprocal_rank,
 )
-from qa.indexing import Progress, assemble
+from qa.indexing import memory_index
 from qa.service import QAService, SearchOptions
 from qa.store.snapshot import Snapshot
-from qa.types import Answer, Document
+from qa.types import Answer, Document, Progress, no_progress
 
 DEFAULT_K = 10
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,20 +207,22 @@ def summarize(retriever: str, outcomes: Sequence[Outcome], k: int) -> RetrieverM
     )
 
 
-def label_questions(service: QAService, questions: Sequence[Question | Labelled]) -> list[Labelled]:
+def label_questions(
+    service: QAService, questions: Sequence[EvalQuestion | Labelled]
+) -> list[Labelled]:
     """Locate evidence in the service's documents (labels already located pass through)."""
-    plain = [q for q in questions if isinstance(q, Question)]
+    plain = [q for q in questions if isinstance(q, EvalQuestion)]
     texts = {doc_id: doc.text for doc_id, doc in service.snapshot.documents.items()}
     located = iter(locate(plain, texts))
-    return [next(located) if isinstance(q, Question) else q for q in questions]
+    return [next(located) if isinstance(q, EvalQuestion) else q for q in questions]
 
 
 def evaluate_questions(
     service: QAService,
-    questions: Sequence[Question | Labelled],
+    questions: Sequence[EvalQuestion | Labelled],
     retrievers: Sequence[str] = RETRIEVERS,
     k: int = DEFAULT_K,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> EvalResult:
     """Ask every question of every retriever and score the answers.
 
@@ -263,10 +261,10 @@ def variant_service(
     overlap: int | None = None,
     options: SearchOptions | None = None,
     snapshot: Snapshot | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> QAService:
-    """A service over an index assembled in memory with other chunking: the saved index
-    is never touched, so variants can be compared freely."""
+    """A service over the index ``qa index`` would build with other chunking, held in
+    memory: the saved index is never touched, so variants can be compared freely."""
     chosen = settings.model_copy(
         update={
             key: value
@@ -275,7 +273,7 @@ def variant_service(
         }
     )
     if snapshot is None:
-        snapshot = assemble(
+        snapshot = memory_index(
             documents, chosen.chunking, embedder, chosen.batch_size, progress=progress
         )
     return QAService(chosen, embedder, snapshot, options or SearchOptions.from_settings(chosen))

@@ -1,13 +1,13 @@
 """Grid search over chunking and fusion settings on the labelled questions.
 
-One model is loaded once; each chunking is assembled in memory once (and kept in
-``snapshots`` so a caller can sweep again cheaply); fusion settings only change
-the ``SearchOptions`` of a service over the same snapshot. The saved index is
-never touched.
+One model is loaded once; each chunking is built in memory once, by the pipeline
+``qa index`` runs (and kept in ``snapshots`` so a caller can sweep again cheaply);
+fusion settings only change the ``SearchOptions`` of a service over the same snapshot.
+The saved index is never touched.
 
 From Python::
 
-    from qa.documents import load_documents
+    from qa.indexing.seeds import load_documents
     from qa.evaluation import load_questions, sweep, SweepGrid, best
     from qa.service import load_embedder
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from qa.config import RETRIEVERS, ChunkSettings, Settings
 from qa.embedding import Embedder
-from qa.evaluation.labels import Labelled, Question, locate
+from qa.evaluation.labels import EvalQuestion, Labelled, locate
 from qa.evaluation.runner import (
     DEFAULT_K,
     RetrieverMetrics,
@@ -38,14 +38,10 @@ from qa.evaluation.runner import (
     options_with,
     variant_service,
 )
-from qa.indexing import Progress, assemble
+from qa.indexing import memory_index
 from qa.service import SearchOptions
 from qa.store.snapshot import Snapshot
-from qa.types import Document
-
-
-def _noop(stage: str, done: int, total: int) -> None:
-    return None
+from qa.types import Document, Progress, no_progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,21 +112,21 @@ SnapshotCache = dict[tuple[int, int, str], Snapshot]
 def sweep(
     documents: list[Document],
     embedder: Embedder,
-    questions: Sequence[Question | Labelled],
+    questions: Sequence[EvalQuestion | Labelled],
     grid: SweepGrid | None = None,
     settings: Settings | None = None,
     k: int = DEFAULT_K,
     snapshots: SnapshotCache | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> list[SweepRow]:
     """Evaluate every chunking × fusion setting of ``grid``; one row per retriever variant."""
     grid = grid or SweepGrid()
     settings = settings or Settings()
     snapshots = {} if snapshots is None else snapshots
     texts = {d.doc_id: d.text for d in documents}
-    plain = [q for q in questions if isinstance(q, Question)]
+    plain = [q for q in questions if isinstance(q, EvalQuestion)]
     located = iter(locate(plain, texts))  # fails before any embedding work
-    labels = [next(located) if isinstance(q, Question) else q for q in questions]
+    labels = [next(located) if isinstance(q, EvalQuestion) else q for q in questions]
     base = SearchOptions.from_settings(settings)
     rows: list[SweepRow] = []
     chunkings = grid.chunkings()
@@ -138,7 +134,7 @@ def sweep(
         chunking = ChunkSettings(chunk_tokens, overlap, settings.encoding)
         key = (chunk_tokens, overlap, settings.encoding)
         if key not in snapshots:
-            snapshots[key] = assemble(documents, chunking, embedder, settings.batch_size)
+            snapshots[key] = memory_index(documents, chunking, embedder, settings.batch_size)
         snapshot = snapshots[key]
         service = variant_service(
             settings, embedder, documents, chunk_tokens, overlap, base, snapshot=snapshot

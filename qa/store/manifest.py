@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from qa import __version__
 from qa.config import ChunkSettings
 
 SCHEMA_VERSION = 3  # 2: sentence rows in their own file; incremental builds; 3: BM25 stoplist
@@ -74,35 +75,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def stale_reasons(
-    manifest: Manifest,
-    seeds: dict[str, DocumentEntry],
-    chunking: ChunkSettings,
-    model_id: str,
-    weights_sha256: str | None = None,
-) -> list[str]:
-    """Why an index no longer matches the seeds and settings; empty when it is current."""
-    reasons: list[str] = []
-    if manifest.schema_version != SCHEMA_VERSION:
-        reasons.append(f"index schema {manifest.schema_version} != {SCHEMA_VERSION}")
-    if manifest.model.model_id != model_id:
-        reasons.append(f"model changed ({manifest.model.model_id} -> {model_id})")
-    elif weights_sha256 is not None and manifest.model.weights_sha256 != weights_sha256:
-        reasons.append("model weights changed")
-    if manifest.chunking != ChunkingEntry.of(chunking):
-        reasons.append(
-            "chunking settings changed "
-            f"({manifest.chunking.model_dump()} -> {ChunkingEntry.of(chunking).model_dump()})"
-        )
-    built = {doc_id: entry.sha256 for doc_id, entry in manifest.documents.items()}
-    current = {doc_id: entry.sha256 for doc_id, entry in seeds.items()}
-    added = sorted(current.keys() - built.keys())
-    removed = sorted(built.keys() - current.keys())
-    changed = sorted(d for d in current.keys() & built.keys() if current[d] != built[d])
-    if added:
-        reasons.append("new documents: " + ", ".join(added))
-    if removed:
-        reasons.append("removed documents: " + ", ".join(removed))
-    if changed:
-        reasons.append("changed documents: " + ", ".join(changed))
-    return reasons
+def make_manifest(
+    model: ModelEntry,
+    chunking: ChunkingEntry,
+    vector_store: str,
+    documents: dict[str, DocumentEntry],
+    tokens: int,
+    built_at: str | None = None,
+    schema_version: int = SCHEMA_VERSION,
+    package_version: str = __version__,
+) -> Manifest:
+    """The one place a manifest is put together, whatever store holds the index.
+
+    ``files`` starts empty: a store that writes files seals their checksums in.
+    """
+    return Manifest(
+        schema_version=schema_version,
+        package_version=package_version,
+        built_at=built_at or Manifest.now(),
+        model=model,
+        chunking=chunking,
+        vector_store=vector_store,
+        documents=documents,
+        passages=sum(e.passages for e in documents.values()),
+        tokens=tokens,
+        files={},
+    )

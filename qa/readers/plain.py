@@ -1,25 +1,21 @@
-"""Read seed documents and recover their structure.
+"""What plain text and Markdown share: UTF-8 decoding and a line-by-line block parser.
 
-Offsets are character offsets into the text read as
-``open(path, encoding="utf-8", newline="").read()`` (no newline translation),
-after dropping one leading UTF-8 byte-order mark if present. Every ``Block``
-satisfies ``document.text[block.start:block.end] == block.text``.
+Offsets are character offsets into the text decoded from the file's bytes with
+no newline translation (as ``open(path, encoding="utf-8", newline="")`` reads
+it), after dropping one leading UTF-8 byte-order mark if present.
 """
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.errors import DocumentError, SeedsError
-from qa.types import Block, BlockKind, Document
+from qa.errors import DocumentError
+from qa.offsets import line_ends, line_starts, trim_span
+from qa.types import Block, BlockKind
 
-DOCUMENT_SUFFIXES = (".txt", ".md")
 BOM = "\ufeff"
 
 _BULLET = re.compile(r"^[ \t]*(?:[•◦▪‣●○■□–—*+-]|\d{1,3}[.)])[ \t]+")
@@ -29,14 +25,7 @@ _HEADING_MAX_CHARS = 90
 _HEADING_MAX_WORDS = 12
 
 
-def slugify(name: str) -> str:
-    """A stable, URL-safe id from a file name (without its suffix)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return slug or hashlib.sha256(name.encode()).hexdigest()[:12]
-
-
-def decode_document(raw: bytes, path: Path) -> str:
+def decode_text(raw: bytes, path: Path) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -60,33 +49,9 @@ class _Line:
         return not self.text.strip()
 
 
-_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def line_starts(text: str) -> list[int]:
-    """Offsets where each line begins; \r\n, \r and \n each end a line."""
-    return [0, *(m.end() for m in _BREAK.finditer(text))]
-
-
-def line_number(starts: list[int], offset: int) -> int:
-    """1-based line holding ``offset``, given ``line_starts(text)``."""
-    return bisect.bisect_right(starts, offset)
-
-
 def _lines(text: str) -> Iterator[_Line]:
-    starts = line_starts(text)
-    ends = [m.start() for m in _BREAK.finditer(text)] + [len(text)]
-    for start, end in zip(starts, ends, strict=True):
+    for start, end in zip(line_starts(text), line_ends(text), strict=True):
         yield _Line(start, end, text[start:end])
-
-
-def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink ``[start, end)`` past white space at both ends."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def _looks_like_heading(line: str) -> bool:
@@ -180,70 +145,3 @@ def parse_blocks(text: str, markdown: bool) -> tuple[str, list[Block]]:
         i += 1
     flush()
     return title, blocks
-
-
-def relative_path(path: Path, project_root: Path) -> str:
-    """How a document is named in citations: relative to the project when inside it."""
-    try:
-        return path.resolve().relative_to(project_root.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
-
-
-def load_document(path: Path, project_root: Path) -> Document:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DocumentError(path, f"cannot be read ({exc.strerror})") from exc
-    text = decode_document(raw, path)
-    title, blocks = parse_blocks(text, markdown=path.suffix.lower() == ".md")
-    if not any(b.kind in (BlockKind.PARAGRAPH, BlockKind.BULLET) for b in blocks):
-        raise DocumentError(path, "has a title but no text to search")
-    return Document(
-        doc_id=slugify(path.stem),
-        title=title,
-        path=relative_path(path, project_root),
-        sha256=hashlib.sha256(raw).hexdigest(),
-        text=text,
-        blocks=tuple(blocks),
-    )
-
-
-def seed_files(seeds_dir: Path) -> list[Path]:
-    """The document files in ``seeds_dir``, in a stable order."""
-    if not seeds_dir.is_dir():
-        raise SeedsError(f"seeds folder {seeds_dir} does not exist")
-    files = sorted(
-        p for p in seeds_dir.iterdir() if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
-    )
-    if not files:
-        raise SeedsError(f"seeds folder {seeds_dir} has no .txt or .md documents")
-    return files
-
-
-def load_documents(seeds_dir: Path, project_root: Path | None = None) -> list[Document]:
-    """Load every document, or raise before anything is built."""
-    root = project_root if project_root is not None else seeds_dir.resolve().parent
-    documents = [load_document(path, root) for path in seed_files(seeds_dir)]
-    seen: dict[str, str] = {}
-    for doc in documents:
-        if doc.doc_id in seen:
-            raise SeedsError(
-                f"documents {seen[doc.doc_id]} and {doc.path} have the same id {doc.doc_id!r}"
-            )
-        seen[doc.doc_id] = doc.path
-    return documents
-
-
-def seed_fingerprints(
-    seeds_dir: Path, project_root: Path | None = None
-) -> dict[str, tuple[str, str]]:
-    """``doc_id -> (path, sha256)`` for every seed, without parsing: enough to spot staleness."""
-    root = project_root if project_root is not None else seeds_dir.resolve().parent
-    out: dict[str, tuple[str, str]] = {}
-    for path in seed_files(seeds_dir):
-        out[slugify(path.stem)] = (
-            relative_path(path, root),
-            hashlib.sha256(path.read_bytes()).hexdigest(),
-        )
-    return out

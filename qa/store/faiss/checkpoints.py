@@ -11,20 +11,22 @@ a fingerprint of the model and chunking so a settings change cannot reuse them.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import shutil
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from qa.config import ChunkSettings
 from qa.errors import CorruptIndexError
-from qa.ingest import EmbeddedDocument, SeedFile
 from qa.store.manifest import SCHEMA_VERSION, ChunkingEntry, ModelEntry
-from qa.store.snapshot import DocumentInfo, passage_from, passage_record
+from qa.store.protocol import EmbeddedDocument
+from qa.store.records import decode_passage, encode_passage
+from qa.store.snapshot import DocumentInfo
 from qa.types import Span
 
 WORK_DIR = "work"
@@ -32,10 +34,10 @@ WORK_DIR = "work"
 DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
-def fingerprint(model: ModelEntry, chunking: ChunkSettings) -> str:
+def fingerprint(model: ModelEntry, chunking: ChunkingEntry) -> str:
     """What embedded vectors depend on: schema, model weights and chunking."""
     key = json.dumps(
-        [SCHEMA_VERSION, model.model_dump(), ChunkingEntry.of(chunking).model_dump()],
+        [SCHEMA_VERSION, model.model_dump(), chunking.model_dump()],
         sort_keys=True,
     )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -44,32 +46,32 @@ def fingerprint(model: ModelEntry, chunking: ChunkSettings) -> str:
 class CheckpointStore:
     """A folder of ``<doc_id>.<sha16>.npz`` files, each written atomically."""
 
-    def __init__(self, index_dir: Path, model: ModelEntry, chunking: ChunkSettings) -> None:
+    def __init__(self, index_dir: Path, model: ModelEntry, chunking: ChunkingEntry) -> None:
         self.root = index_dir / WORK_DIR
         self.folder = self.root / fingerprint(model, chunking)
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, seed: SeedFile) -> Path:
-        return self.folder / f"{seed.doc_id}.{seed.sha256[:16]}.npz"
+    def _path(self, doc_id: str, sha256: str) -> Path:
+        return self.folder / f"{doc_id}.{sha256[:16]}.npz"
 
-    def has(self, seed: SeedFile) -> bool:
+    def has(self, doc_id: str, sha256: str) -> bool:
         """Whether a readable checkpoint exists; an unreadable one is deleted, to re-embed."""
-        path = self._path(seed)
+        path = self._path(doc_id, sha256)
         if not path.is_file():
             return False
         try:  # cheap: the zip directory and one small array, not the vectors
             with np.load(path, allow_pickle=False) as data:
                 data["counts"]
         except DAMAGED:
-            self.discard(seed)
+            path.unlink(missing_ok=True)
             return False
         return True
 
     def write(self, doc: EmbeddedDocument) -> None:
         """Save one document; the rename makes it visible only once complete."""
-        final = self.folder / f"{doc.info.doc_id}.{doc.info.sha256[:16]}.npz"
+        final = self._path(doc.info.doc_id, doc.info.sha256)
         temporary = final.with_name(f".{final.name}.tmp")
-        records = json.dumps([passage_record(p) for p in doc.passages], ensure_ascii=False)
+        records = json.dumps([encode_passage(p) for p in doc.passages], ensure_ascii=False)
         with temporary.open("wb") as handle:
             np.savez(
                 handle,
@@ -87,35 +89,40 @@ class CheckpointStore:
             os.fsync(handle.fileno())
         temporary.replace(final)
 
-    def counts(self, seed: SeedFile) -> tuple[int, int, int]:
+    def counts(self, info: DocumentInfo) -> tuple[int, int, int]:
         """(passages, passage-sentence rows, tokens) without loading the vectors."""
+        path = self._path(info.doc_id, info.sha256)
         try:
-            with np.load(self._path(seed), allow_pickle=False) as data:
+            with np.load(path, allow_pickle=False) as data:
                 passages, rows, tokens = (int(x) for x in data["counts"])
         except DAMAGED as exc:
-            self.discard(seed)
-            raise CorruptIndexError(f"checkpoint for {seed.doc_id} is damaged: {exc}") from exc
+            path.unlink(missing_ok=True)
+            raise CorruptIndexError(f"checkpoint for {info.doc_id} is damaged: {exc}") from exc
         return passages, rows, tokens
 
-    def read(self, seed: SeedFile, info: DocumentInfo) -> EmbeddedDocument:
+    def read(self, info: DocumentInfo) -> EmbeddedDocument:
+        path = self._path(info.doc_id, info.sha256)
         try:
-            with np.load(self._path(seed), allow_pickle=False) as data:
+            with np.load(path, allow_pickle=False) as data:
                 records = json.loads(str(data["records"]))
                 passage_vectors = np.asarray(data["passage_vectors"], dtype=np.float32)
                 spans = [Span(int(s), int(e)) for s, e in data["sentences"]]
                 sentence_vectors = np.asarray(data["sentence_vectors"], dtype=np.float32)
         except DAMAGED as exc:
-            self.discard(seed)
-            raise CorruptIndexError(f"checkpoint for {seed.doc_id} is damaged: {exc}") from exc
-        passages = [passage_from(r, {info.doc_id: info}) for r in records]
+            path.unlink(missing_ok=True)
+            raise CorruptIndexError(f"checkpoint for {info.doc_id} is damaged: {exc}") from exc
+        passages = [decode_passage(r, {info.doc_id: info}) for r in records]
         return EmbeddedDocument(info, passages, passage_vectors, spans, sentence_vectors)
 
-    def discard(self, seed: SeedFile) -> None:
-        self._path(seed).unlink(missing_ok=True)
+    def discard(self, doc_ids: Sequence[str]) -> None:
+        """Delete every checkpoint of these documents, whatever their version."""
+        for doc_id in doc_ids:
+            for path in self.folder.glob(f"{glob.escape(doc_id)}.*.npz"):
+                path.unlink(missing_ok=True)
 
-    def prune(self, keep: list[SeedFile]) -> int:
+    def prune(self, keep: Sequence[DocumentInfo]) -> int:
         """Delete checkpoints of removed or changed documents and of other settings."""
-        wanted = {self._path(s).name for s in keep}
+        wanted = {self._path(d.doc_id, d.sha256).name for d in keep}
         removed = 0
         for path in self.folder.iterdir():
             if path.name not in wanted:

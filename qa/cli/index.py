@@ -23,8 +23,8 @@ def index(
     ] = False,
 ) -> None:
     """Index the documents in seeds/: add new ones, re-embed changed ones, drop removed ones."""
-    from qa.documents import seed_files
     from qa.indexing import build_index, check_index, plan_index
+    from qa.indexing.seeds import seed_files
     from qa.service import load_embedder
 
     settings = settings_with()
@@ -50,5 +50,5 @@ def index(
         f"indexed {summary.documents} documents ({summary.added} added, {summary.changed} "
         f"changed, {summary.removed} removed; {summary.embedded} embedded): "
         f"{summary.passages} passages, {summary.tokens} tokens in {summary.seconds:.1f}s "
-        f"-> {escape(summary.location or str(summary.folder))}"
+        f"-> {escape(summary.location)}"
     )

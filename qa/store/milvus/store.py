@@ -28,32 +28,28 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from qa import __version__
-from qa.config import Settings
-from qa.embedding import Embedder, Vectors
+from qa.embedding import Vectors
 from qa.errors import CorruptIndexError, IndexMissingError, VectorStoreUnavailableError
-from qa.ingest import (
-    EmbeddedDocument,
-    Progress,
-    SeedFile,
-    UpdatePlan,
-    embed_seeds,
-    make_plan,
-    model_entry,
-    settings_reasons,
+from qa.keywords import BM25Index
+from qa.store.manifest import (
+    SCHEMA_VERSION,
+    ChunkingEntry,
+    DocumentEntry,
+    Manifest,
+    ModelEntry,
+    make_manifest,
 )
-from qa.retrieval.bm25 import BM25Index
-from qa.store.backend import UpdateResult
-from qa.store.manifest import SCHEMA_VERSION, ChunkingEntry, DocumentEntry, Manifest, ModelEntry
-from qa.store.snapshot import DocumentInfo, Snapshot, passage_from, passage_record
+from qa.store.protocol import EmbeddedDocument, Published
+from qa.store.records import decode_passage, encode_passage
+from qa.store.snapshot import DocumentInfo, Snapshot
 from qa.store.vectors import Ids, Scores
-from qa.types import Passage
+from qa.types import Passage, Progress
 
 log = logging.getLogger(__name__)
 
@@ -158,26 +154,27 @@ def _in(ids: list[str]) -> str:
     return f"doc_id in {json.dumps(ids)}"
 
 
-class MilvusBackend:
+class MilvusStore:
     """Index in Milvus collections, updated in place one batch of documents at a time."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        prefix = settings.milvus_collection_prefix
+    def __init__(self, vector_store: str, prefix: str) -> None:
+        self.vector_store = vector_store
+        self.prefix = prefix
         self.passages = f"{prefix}_passages"
         self.sentences = f"{prefix}_sentences"
         self.documents = f"{prefix}_documents"
         self.meta = f"{prefix}_meta"
         self._client: Any = None
+        self._committed: dict[str, str] = {}  # doc_id -> sha256, since begin()
 
     @property
     def location(self) -> str:
-        return f"{self.settings.vector_store} ({self.settings.milvus_collection_prefix}_*)"
+        return f"{self.vector_store} ({self.prefix}_*)"
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = connect(self.settings.vector_store)
+            self._client = connect(self.vector_store)
             self._load_existing()
         return self._client
 
@@ -299,17 +296,15 @@ class MilvusBackend:
         self, header: dict[str, Any], entries: dict[str, tuple[DocumentEntry, dict[str, Any]]]
     ) -> Manifest:
         try:
-            return Manifest(
+            return make_manifest(
+                ModelEntry.model_validate(header["model"]),
+                ChunkingEntry.model_validate(header["chunking"]),
+                f"milvus:{SPEC}",
+                {d: e for d, (e, _) in entries.items()},
+                tokens=sum(int(i.get("tokens", 0)) for _, i in entries.values()),
+                built_at=header["built_at"],
                 schema_version=header["schema_version"],
                 package_version=header["package_version"],
-                built_at=header["built_at"],
-                model=ModelEntry.model_validate(header["model"]),
-                chunking=ChunkingEntry.model_validate(header["chunking"]),
-                vector_store=f"milvus:{SPEC}",
-                documents={d: e for d, (e, _) in entries.items()},
-                passages=sum(e.passages for e, _ in entries.values()),
-                tokens=sum(int(i.get("tokens", 0)) for _, i in entries.values()),
-                files={},
             )
         except (KeyError, ValueError) as exc:
             raise CorruptIndexError(f"index header in {self.location} is corrupt: {exc}") from exc
@@ -328,7 +323,7 @@ class MilvusBackend:
         keys: dict[str, str] = {}
         for row in self._iterate(self.passages, ["id", "doc_id", "record"]):
             if row["doc_id"] in by_doc:
-                passage = passage_from(row["record"], documents)
+                passage = decode_passage(row["record"], documents)
                 by_doc[row["doc_id"]].append(passage)
                 keys[passage.passage_id + "@" + passage.doc_id] = row["id"]
         passages: list[Passage] = []
@@ -396,19 +391,11 @@ class MilvusBackend:
         laid_out: Vectors = vectors[np.asarray(order, dtype=np.int64)] if order else vectors
         return laid_out, rows
 
-    # -- updating -------------------------------------------------------------------
+    def verify(self) -> None:
+        """Milvus checks its own storage; ``load`` checks passage and sentence counts."""
+        return None
 
-    def plan(self, seeds: list[SeedFile], model: ModelEntry | None) -> UpdatePlan:
-        try:
-            header = self._header()
-        except IndexMissingError:
-            return make_plan({}, seeds)
-        entries = self._committed_entries()
-        manifest = self._manifest(header, entries)
-        reasons = (
-            settings_reasons(manifest, model, self.settings.chunking) if model is not None else []
-        )
-        return make_plan({d: e.sha256 for d, (e, _) in entries.items()}, seeds, reasons)
+    # -- updating -------------------------------------------------------------------
 
     def _delete_documents(self, doc_ids: list[str]) -> None:
         """Documents rows first (uncommits them), then their passages and sentences."""
@@ -417,68 +404,58 @@ class MilvusBackend:
             for name in (self.documents, self.passages, self.sentences):
                 self.client.delete(name, filter=_in(chunk))
 
-    def update(
-        self,
-        seeds: list[SeedFile],
-        documents: dict[str, DocumentInfo],
-        embedder: Embedder,
-        progress: Progress,
-        force: bool = False,
-    ) -> UpdateResult:
-        started = time.perf_counter()
-        model = model_entry(embedder)
-        reasons: list[str] = []
+    def begin(self, model: ModelEntry, chunking: ChunkingEntry, reset: bool = False) -> None:
+        """Create the collections, dropping them first if they hold another build's vectors."""
         if self._exists():
             header = self._get_meta(HEADER_KEY)
-            if force:
-                reasons = ["--force"]
-            elif isinstance(header, dict):
-                previous = self._manifest(header, {})
-                reasons = settings_reasons(previous, model, self.settings.chunking)
-            if reasons:
-                log.info("dropping Milvus collections: %s", "; ".join(reasons))
+            other = isinstance(header, dict) and (
+                header.get("schema_version"),
+                (header.get("model") or {}).get("model_id"),
+                (header.get("model") or {}).get("weights_sha256"),
+                header.get("chunking"),
+            ) != (SCHEMA_VERSION, model.model_id, model.weights_sha256, chunking.model_dump())
+            if reset or other:
+                log.info("dropping Milvus collections (%s)", "reset" if reset else "new settings")
                 self._drop()
         self._create(model.dim)
-        header = {
-            "schema_version": SCHEMA_VERSION,
-            "package_version": __version__,
-            "built_at": Manifest.now(),
-            "model": model.model_dump(),
-            "chunking": ChunkingEntry.of(self.settings.chunking).model_dump(),
-        }
         if self._get_meta(HEADER_KEY) is None:
-            self._set_meta(HEADER_KEY, header)
+            self._set_meta(HEADER_KEY, _new_header(model, chunking))
         pending = list(self._get_meta(PENDING_KEY) or [])
         if pending:  # a previous run died mid-batch: its rows are incomplete
             log.info("cleaning up %d half-written documents", len(pending))
             self._delete_documents(pending)
             self._set_meta(PENDING_KEY, [])
-        entries = self._committed_entries()
-        plan = make_plan({d: e.sha256 for d, (e, _) in entries.items()}, seeds, reasons)
-        if plan.removed:
-            self._set_meta(PENDING_KEY, plan.removed)
-            self._delete_documents(plan.removed)
-            self._set_meta(PENDING_KEY, [])
-        changed = set(plan.changed)
-        todo = [s for s in seeds if s.doc_id in set(plan.to_embed)]
-        done = 0
-        for batch in embed_seeds(todo, self.settings, embedder, progress):
-            self._commit(batch, [d.info.doc_id for d in batch if d.info.doc_id in changed])
-            done += len(batch)
+        self._committed = {d: e.sha256 for d, (e, _) in self._committed_entries().items()}
+
+    def has(self, doc_id: str, sha256: str) -> bool:
+        return self._committed.get(doc_id) == sha256
+
+    def delete(self, doc_ids: Sequence[str]) -> None:
+        ids = list(doc_ids)
+        if not ids:
+            return
+        self._set_meta(PENDING_KEY, ids)
+        self._delete_documents(ids)
+        self._set_meta(PENDING_KEY, [])
+        for doc_id in ids:
+            self._committed.pop(doc_id, None)
+
+    def commit(self, batch: Sequence[EmbeddedDocument]) -> None:
+        replacing = [d.info.doc_id for d in batch if d.info.doc_id in self._committed]
+        self._commit(list(batch), replacing)
+        self._committed.update({d.info.doc_id: d.info.sha256 for d in batch})
+
+    def publish(self, documents: Sequence[DocumentInfo], progress: Progress) -> Published:
+        """Flush, and stamp the header: committed documents are already what is served."""
+        missing = sorted({d.doc_id for d in documents} - set(self._committed))
+        if missing:
+            raise CorruptIndexError(f"documents not committed in {self.location}: {missing[:5]}")
         for name in (self.passages, self.sentences, self.documents, self.meta):
             self.client.flush(name)
+        header = self._get_meta(HEADER_KEY)
         header["built_at"] = Manifest.now()
         self._set_meta(HEADER_KEY, header)
-        manifest = self.published_manifest()
-        return UpdateResult(
-            plan=plan,
-            embedded=done,
-            passages=manifest.passages,
-            tokens=manifest.tokens,
-            seconds=time.perf_counter() - started,
-            folder=self.settings.index_dir,
-            location=self.location,
-        )
+        return Published(self.published_manifest(), self.location, None)
 
     def _commit(self, batch: list[EmbeddedDocument], replacing: list[str]) -> None:
         """Write one batch; its documents count only once their ``documents`` rows exist."""
@@ -499,7 +476,7 @@ class MilvusBackend:
                     {
                         "id": _passage_key(info.doc_id, passage.passage_id),
                         "doc_id": info.doc_id,
-                        "record": passage_record(passage),
+                        "record": encode_passage(passage),
                         "vector": vector.tolist(),
                     }
                 )
@@ -530,3 +507,13 @@ class MilvusBackend:
         for start in range(0, len(docs), INSERT_ROWS):
             self.client.insert(self.documents, docs[start : start + INSERT_ROWS])
         self._set_meta(PENDING_KEY, [])
+
+
+def _new_header(model: ModelEntry, chunking: ChunkingEntry) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "package_version": __version__,
+        "built_at": Manifest.now(),
+        "model": model.model_dump(),
+        "chunking": chunking.model_dump(),
+    }

@@ -392,7 +392,7 @@ def test_security_headers_and_no_cors_by_default(client: TestClient) -> None:
 def test_cors_allows_only_configured_origins(
     essay_settings: Settings, essay_service: QAService
 ) -> None:
-    settings = essay_settings.model_copy(update={"cors_origins": ["https://ok.example"]})
+    settings = essay_settings.with_overrides(cors_origins=["https://ok.example"])
     with TestClient(create_app(settings, service=essay_service)) as cors_client:
         ok = cors_client.get("/healthz", headers={"Origin": "https://ok.example"})
         assert ok.headers["access-control-allow-origin"] == "https://ok.example"
@@ -513,7 +513,7 @@ def test_domain_fault_is_a_503(essay_settings: Settings, essay_service: QAServic
 
 
 def test_slow_query_times_out_with_504(essay_settings: Settings, essay_service: QAService) -> None:
-    settings = essay_settings.model_copy(update={"request_timeout_s": 0.2})
+    settings = essay_settings.with_overrides(request_timeout_s=0.2)
     service = broken(essay_service, settings, delay_s=1.0)
     with TestClient(create_app(settings, service=service)) as slow:
         assert_error(slow.post("/ask", json={"question": QUESTION}), 504, "timeout")

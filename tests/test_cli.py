@@ -108,7 +108,8 @@ def test_unanswerable_question_abstains(cli: CliRunner, essay_service: object) -
         (["ask", "hi", "-k", "51"], "error: k must be between 1 and 50, got 51"),
         (
             ["ask", "hi", "--retriever", "magic"],
-            "error: retriever must be one of dense, bm25, hybrid, got 'magic'",
+            "error: invalid setting retriever (QA_RETRIEVER): "
+            "Input should be 'dense', 'bm25' or 'hybrid', got magic",
         ),
     ],
 )

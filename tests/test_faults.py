@@ -267,7 +267,7 @@ def test_second_build_waits_for_the_lock_or_fails_clearly(project: Path) -> None
         assert time.monotonic() - started >= 0.2
     assert not (settings.index_dir / "current").exists()  # nothing half-published
 
-    waiting = settings.model_copy(update={"lock_timeout_s": 30.0})
+    waiting = settings.with_overrides(lock_timeout_s=30.0)
     lock.acquire()
     threading.Timer(0.5, lock.release).start()
     started = time.monotonic()

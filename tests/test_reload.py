@@ -54,7 +54,7 @@ def admin_settings(project: Path) -> Settings:
 @pytest.fixture
 def live(admin_settings: Settings) -> Iterator[tuple[str, FastAPI]]:
     """uvicorn in a thread, so requests really overlap the reload."""
-    service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
+    service = factory(admin_settings.with_overrides(auto_rebuild=True))
     app = create_app(admin_settings, service=service, service_factory=factory)
     with live_server(app) as (base, _):
         yield base, app
@@ -69,7 +69,7 @@ def test_reload_is_off_without_a_token(project: Path) -> None:
 
 
 def test_reload_requires_the_bearer_token(admin_settings: Settings) -> None:
-    service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
+    service = factory(admin_settings.with_overrides(auto_rebuild=True))
     with TestClient(create_app(admin_settings, service=service)) as client:
         missing = client.post("/admin/reload")
         assert_error(missing, 401, "unauthorized")

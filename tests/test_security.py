@@ -132,13 +132,11 @@ def test_request_limits_follow_the_settings(fake_service: QAService) -> None:
         fake_service.settings, SlowEmbedder(), fake_service.snapshot, fake_service.options
     )
     default = fake_service.settings
-    strict = default.model_copy(
-        update={
-            "max_body_bytes": 2048,
-            "max_question_chars": 20,
-            "max_k": 3,
-            "request_timeout_s": 0.2,
-        }
+    strict = default.with_overrides(
+        max_body_bytes=2048,
+        max_question_chars=20,
+        max_k=3,
+        request_timeout_s=0.2,
     )
     long_question = {"question": "lighthouse keeper log", "k": 2}  # 21 characters
     padded = json.dumps({"question": "lighthouse"}) + " " * 3000
@@ -189,7 +187,7 @@ def test_cors_is_off_by_default_and_follows_the_origin_list(
 ) -> None:
     assert Settings().cors_origins == []
     origins = ["https://a.example", "https://b.example"]
-    configured = fake_service.settings.model_copy(update={"cors_origins": origins})
+    configured = fake_service.settings.with_overrides(cors_origins=origins)
     with (
         TestClient(create_app(fake_service.settings, service=fake_service)) as closed,
         TestClient(create_app(configured, service=fake_service)) as open_,

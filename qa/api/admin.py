@@ -85,7 +85,7 @@ class Reloader:
         if old is None:
             reasons = [state.error or "no index is being served", *reasons]
         log.warning("reloading the index: %s", "; ".join(reasons))
-        rebuilding = state.settings.model_copy(update={"auto_rebuild": True})
+        rebuilding = state.settings.with_overrides(auto_rebuild=True)
         new = await anyio.to_thread.run_sync(state.factory, rebuilding)
         await anyio.to_thread.run_sync(warm_up, new)
         state.set_ready(new)  # the swap: requests from now on get the new service

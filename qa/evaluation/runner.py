@@ -267,8 +267,8 @@ def variant_service(
 ) -> QAService:
     """A service over an index assembled in memory with other chunking: the saved index
     is never touched, so variants can be compared freely."""
-    chosen = settings.model_copy(
-        update={
+    chosen = settings.with_overrides(
+        **{
             key: value
             for key, value in (("chunk_tokens", chunk_tokens), ("overlap", overlap))
             if value is not None

@@ -125,11 +125,11 @@ class Settings(BaseSettings):
         A bad value raises ``SettingsError`` with the same one-line message whether it
         came from a variable or a flag.
         """
+        _known(overrides)
         try:
-            base = cls()
+            return cls(**overrides)  # init values win over the environment's
         except ValidationError as exc:
             raise settings_error(exc) from None
-        return base.with_overrides(**overrides) if overrides else base
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with ``values`` on top, validated like any other setting.
@@ -137,9 +137,7 @@ class Settings(BaseSettings):
         ``model_copy(update=...)`` would skip validation, so a flag could carry a value
         the environment variable would be refused.
         """
-        unknown = sorted(set(values) - set(type(self).model_fields))
-        if unknown:
-            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        _known(values)
         try:
             return type(self).model_validate({**self.model_dump(), **values})
         except ValidationError as exc:
@@ -155,6 +153,13 @@ class Settings(BaseSettings):
     def project_root(self) -> Path:
         """Paths in citations and `/documents` are relative to this folder."""
         return self.seeds_dir.resolve().parent
+
+
+def _known(values: dict[str, Any]) -> None:
+    """``extra="ignore"`` suits the environment, but a misspelt override is a bug."""
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
 
 
 def settings_error(exc: ValidationError) -> SettingsError:

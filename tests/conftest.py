@@ -6,34 +6,16 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from qa.config import Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder
 from qa.service import QAService
-from tests.fakes import FakeEmbedder
-
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
-ESSAY = SEEDS / "china-russia-relations-in-the-age-of-trump.txt"
-QUESTIONS = ROOT / "eval" / "questions.jsonl"
+from tests.helpers import ESSAY, QUESTIONS, FakeEmbedder, make_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def make_settings(root: Path, **overrides: object) -> Settings:
-    """Settings rooted in a temporary project folder, ignoring the caller's QA_* env."""
-    values: dict[str, object] = {
-        "seeds_dir": root / "seeds",
-        "index_dir": root / "index",
-        "cache_dir": root / ".cache",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -97,31 +79,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("load") is not None:
             item.add_marker(skip)
-
-
-@contextmanager
-def live_server(app: Any) -> Iterator[tuple[str, int]]:
-    """uvicorn in a thread on a free loopback port: requests really go over HTTP."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +20,7 @@ from qa.errors import StaleIndexError
 from qa.schemas import AskResponse
 from qa.service import QAService
 from qa.types import Answer
+from tests.helpers import assert_error
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 UNANSWERABLE = "What is the boiling point of water at sea level?"
@@ -29,37 +30,6 @@ UNANSWERABLE = "What is the boiling point of water at sea level?"
 def client(essay_settings: Settings, essay_service: QAService) -> Iterator[TestClient]:
     with TestClient(create_app(essay_settings, service=essay_service)) as test_client:
         yield test_client
-
-
-class Response(Protocol):
-    """What the tests read from a response (TestClient's and httpx's alike)."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def headers(self) -> Any: ...
-
-    def json(self) -> Any: ...
-
-
-def assert_error(response: Response, status: int, code: str, *in_message: str) -> str:
-    """The one error shape: status, code, a message naming the problem, no trace."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    message: str = body["error"]["message"]
-    for part in in_message:
-        assert part in message, message
-    assert "Traceback" not in response.text and 'File "' not in response.text
-    assert response.headers.get("x-request-id")
-    return message
 
 
 def without_timing(body: dict[str, Any]) -> dict[str, Any]:

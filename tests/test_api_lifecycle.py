@@ -13,8 +13,7 @@ from qa.api import create_app
 from qa.config import Settings
 from qa.errors import CorruptIndexError
 from qa.service import QAService
-from tests.conftest import make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import FakeEmbedder, make_settings
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:

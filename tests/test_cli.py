@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from qa.cli.app import app
 from qa.embedding import Embedder
-from tests.conftest import ESSAY
-from tests.test_serve import project_env, qa_command
+from tests.helpers import ESSAY, project_env, qa_command
 
 ESSAY_ID = "china-russia-relations-in-the-age-of-trump"
 

@@ -9,7 +9,7 @@ import pytest
 from qa.documents import load_document, load_documents, seed_fingerprints, slugify
 from qa.errors import DocumentError, SeedsError
 from qa.types import BlockKind
-from tests.conftest import ESSAY, SEEDS
+from tests.helpers import ESSAY, SEEDS
 
 ESSAY_HEADINGS = [
     "Executive summary",

@@ -35,8 +35,7 @@ from qa.store.snapshot import (
     read_manifest,
     seal,
 )
-from tests.conftest import make_settings
-from tests.test_serve import free_port, project_env, qa_command
+from tests.helpers import free_port, make_settings, project_env, qa_command
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 DAMAGED = ["vectors.faiss", PASSAGES_FILE, MANIFEST_FILE, "documents.json"]
@@ -242,7 +241,7 @@ def test_qa_index_killed_mid_build_leaves_the_previous_index_intact(
 
     # The next build recovers: it publishes a fresh build and clears the leftovers (the
     # fake model keeps this cheap; what matters here is the publishing).
-    from tests.fakes import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     summary = build_index(settings, FakeEmbedder())
     assert summary.folder != before and current_build(index) == summary.folder
@@ -254,7 +253,7 @@ def test_qa_index_killed_mid_build_leaves_the_previous_index_intact(
 
 
 def test_second_build_waits_for_the_lock_or_fails_clearly(project: Path) -> None:
-    from tests.fakes import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     settings = make_settings(project, lock_timeout_s=0.2)
     settings.index_dir.mkdir()
@@ -333,7 +332,7 @@ def test_two_qa_index_runs_at_once_never_mix(tmp_path: Path, embedder: Embedder)
 
 
 def _damaged_checkpoints(project: Path, how: str) -> Settings:
-    from tests.fakes import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     settings = make_settings(project)
     build_index(settings, FakeEmbedder())
@@ -346,7 +345,7 @@ def _damaged_checkpoints(project: Path, how: str) -> Settings:
 
 
 def test_truncated_checkpoint_is_re_embedded_during_the_rebuild(project: Path) -> None:
-    from tests.fakes import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     settings = _damaged_checkpoints(project, "truncated")
     snapshot = open_index(settings, FakeEmbedder(), rebuild=True, notice=lambda _: None)
@@ -354,7 +353,7 @@ def test_truncated_checkpoint_is_re_embedded_during_the_rebuild(project: Path) -
 
 
 def test_corrupted_checkpoint_fails_clearly_once_then_rebuilds(project: Path) -> None:
-    from tests.fakes import FakeEmbedder
+    from tests.helpers import FakeEmbedder
 
     settings = _damaged_checkpoints(project, "corrupted")
     with pytest.raises(CorruptIndexError, match=r"checkpoint for .* is damaged"):

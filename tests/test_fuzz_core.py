@@ -22,8 +22,7 @@ from qa.embedding import Vectors
 from qa.errors import InvalidQuestionError, QAError
 from qa.service import QAService
 from qa.types import Answer
-from tests.conftest import make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import FakeEmbedder, make_settings
 
 EMOJI = st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF)
 RTL = st.characters(min_codepoint=0x0590, max_codepoint=0x06FF)  # Hebrew and Arabic

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from qa.service import QAService
-from tests.test_serve import (
+from tests.helpers import (
     free_port,
     project_env,
     qa_command,

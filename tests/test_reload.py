@@ -18,9 +18,7 @@ from qa.batching import _fast
 from qa.config import Settings
 from qa.embedding import Vectors
 from qa.service import QAService
-from tests.conftest import live_server, make_settings
-from tests.fakes import FakeEmbedder
-from tests.test_api import assert_error
+from tests.helpers import FakeEmbedder, assert_error, live_server, make_settings
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

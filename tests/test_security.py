@@ -19,9 +19,7 @@ from qa.config import Settings
 from qa.embedding import Vectors
 from qa.errors import NotFoundError
 from qa.service import QAService
-from tests.conftest import live_server, make_settings
-from tests.fakes import FakeEmbedder
-from tests.test_api import assert_error
+from tests.helpers import CHROMIUM, FakeEmbedder, assert_error, live_server, make_settings
 
 SCRIPT_TEXT = "<script>window.__pwned = 'script'</script>"
 HOSTILE_SEED = "\n\n".join(
@@ -50,7 +48,7 @@ def raw_get(port: int, target: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def fake_service(tmp_path_factory: pytest.TempPathFactory) -> QAService:
     """The essay (and a hostile document) indexed with the fast fake model."""
-    from tests.conftest import ESSAY
+    from tests.helpers import ESSAY
 
     root = tmp_path_factory.mktemp("security")
     (root / "seeds").mkdir()
@@ -250,14 +248,11 @@ def test_api_returns_markup_in_documents_as_plain_text(fake_service: QAService) 
         assert SCRIPT_TEXT in doc["text"] and "<img src=x" in doc["title"]
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_markup_in_a_document_shows_literally_and_never_runs(fake_service: QAService) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_web_page import CHROMIUM_ARGS
+    from tests.helpers import CHROMIUM_ARGS
 
     question = "What did the lighthouse keeper write in the log?"
     violations: list[str] = []

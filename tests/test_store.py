@@ -12,8 +12,7 @@ from qa.errors import StaleIndexError
 from qa.indexing import build_index, check_index, open_index
 from qa.store.manifest import SCHEMA_VERSION
 from qa.store.snapshot import current_build, load_snapshot
-from tests.conftest import ESSAY, make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import ESSAY, FakeEmbedder, make_settings
 
 
 def test_round_trip_keeps_passages_vectors_and_manifest(project: Path) -> None:

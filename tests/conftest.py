@@ -57,6 +57,15 @@ def essay_service(essay_settings: Settings, embedder: Embedder) -> QAService:
 
 
 @pytest.fixture(scope="session")
+def fake_essay_service(tmp_path_factory: pytest.TempPathFactory) -> QAService:
+    """The essay indexed with the fake embedder: the real pipeline, no model to load."""
+    root = tmp_path_factory.mktemp("fake-essay")
+    (root / "seeds").mkdir()
+    shutil.copy(ESSAY, root / "seeds" / ESSAY.name)
+    return QAService.open(make_settings(root), FakeEmbedder(), rebuild=True)
+
+
+@pytest.fixture(scope="session")
 def labelled_questions() -> list[dict[str, object]]:
     with QUESTIONS.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]

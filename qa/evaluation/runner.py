@@ -24,7 +24,8 @@ from qa.evaluation.metrics import (
     reciprocal_rank,
 )
 from qa.indexing import Progress, assemble
-from qa.service import QAService, SearchOptions
+from qa.retrieval.pipeline import SearchOptions
+from qa.service import QAService
 from qa.store.snapshot import Snapshot
 from qa.types import Answer, Document
 

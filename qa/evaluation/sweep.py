@@ -39,7 +39,7 @@ from qa.evaluation.runner import (
     variant_service,
 )
 from qa.indexing import Progress, assemble
-from qa.service import SearchOptions
+from qa.retrieval.pipeline import SearchOptions
 from qa.store.snapshot import Snapshot
 from qa.types import Document
 

@@ -41,6 +41,7 @@ class QAService:
         self.embedder = embedder
         self.snapshot = snapshot
         self.options = options or SearchOptions.from_settings(settings)
+        self._closed = False
 
     @classmethod
     def open(
@@ -150,6 +151,17 @@ class QAService:
             self.query(question, vector, depth, retriever, depth=depth), pipeline.RANKING
         )
         return found.ranking
+
+    def close(self) -> None:
+        """Release the snapshot's store (a Milvus client); the model stays, since a reload
+        hands it to the next service. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self.snapshot.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- lookups ------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ def test_server_with_a_damaged_index_and_no_rebuild_stays_up_and_never_answers(
     damage(current_build(settings.index_dir) / "vectors.faiss", "corrupted")
     calls: list[int] = []
 
-    def factory(s: Settings) -> QAService:
+    def factory(s: Settings, model: Embedder | None) -> QAService:
         calls.append(1)
         return QAService.open(s, embedder)
 
@@ -146,7 +146,7 @@ def test_server_with_a_damaged_index_rebuilds_logs_the_file_and_serves(
     settings = make_settings(built)
     damage(current_build(settings.index_dir) / PASSAGES_FILE, "truncated")
 
-    def factory(s: Settings) -> QAService:
+    def factory(s: Settings, model: Embedder | None) -> QAService:
         return QAService.open(s, embedder, notice=logging.getLogger("qa.api").warning)
 
     with (

@@ -96,3 +96,17 @@ def test_failed_rebuild_leaves_the_previous_index_serving(project: Path) -> None
         build_index(settings, ExplodingEmbedder(), force=True)
     assert current_build(settings.index_dir) == before
     assert load_snapshot(before).passages == passages
+
+
+def test_a_milvus_vector_store_closes_the_client_it_was_loaded_with() -> None:
+    from qa.store.milvus_store import MilvusVectorStore
+
+    class Client:
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    client = Client()
+    MilvusVectorStore(client, "qa_passages", ["a/p1"], 4).close()
+    assert client.closed == 1

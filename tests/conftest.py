@@ -57,12 +57,17 @@ def essay_service(essay_settings: Settings, embedder: Embedder) -> QAService:
 
 
 @pytest.fixture(scope="session")
-def fake_essay_service(tmp_path_factory: pytest.TempPathFactory) -> QAService:
-    """The essay indexed with the fake embedder: the real pipeline, no model to load."""
+def fake_essay_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("fake-essay")
     (root / "seeds").mkdir()
     shutil.copy(ESSAY, root / "seeds" / ESSAY.name)
-    return QAService.open(make_settings(root), FakeEmbedder(), rebuild=True)
+    return make_settings(root)
+
+
+@pytest.fixture(scope="session")
+def fake_essay_service(fake_essay_settings: Settings) -> QAService:
+    """The essay indexed with the fake embedder: the real pipeline, no model to load."""
+    return QAService.open(fake_essay_settings, FakeEmbedder(), rebuild=True)
 
 
 @pytest.fixture(scope="session")
@@ -80,11 +85,37 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# Fixtures that load the real model, directly or through ``embedder``.
+MODEL_FIXTURES = {"embedder"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Load tests are opt-in: they run only when ``-m`` names them (``pytest -m load``)."""
+    """Mark ``model`` every test whose fixtures reach the real model, so none is forgotten;
+    load tests are opt-in: they run only when ``-m`` names them (``pytest -m load``)."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
     if "load" in (config.getoption("markexpr", "") or ""):
         return
     skip = pytest.mark.skip(reason="opt-in load test: run it with `pytest -m load`")
     for item in items:
         if item.get_closest_marker("load") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_model_outside_the_model_tier(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test not marked ``model`` that loads the real model in-process fails, naming why."""
+    if request.node.get_closest_marker("model") is not None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(
+            "this test loads the real model: use the fake embedder or mark it "
+            "@pytest.mark.model (the session `embedder` fixture marks it by itself)"
+        )
+
+    monkeypatch.setattr(SentenceTransformerEmbedder, "__init__", refuse)

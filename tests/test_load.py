@@ -38,7 +38,7 @@ from tests.helpers import (
     wait_until_ready,
 )
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.model]  # `qa serve` in a subprocess
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "64"))

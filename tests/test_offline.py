@@ -156,6 +156,7 @@ def test_the_guard_catches_network_use(guarded: tuple[dict[str, str], Path, Path
 
 
 @pytest.mark.slow
+@pytest.mark.model  # `qa index` and `qa ask` in subprocesses
 def test_qa_index_and_ask_never_touch_the_network(
     guarded: tuple[dict[str, str], Path, Path],
 ) -> None:

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -273,28 +272,3 @@ def _settled(work: Callable[..., Answer], *args: object) -> Future[Answer]:
     except Exception as exc:
         future.set_exception(exc)
     return future
-
-
-_fast: weakref.WeakKeyDictionary[QAService, FastAsk] = weakref.WeakKeyDictionary()
-_fast_lock = threading.Lock()
-
-
-def fast_ask(service: QAService) -> FastAsk:
-    """The one ``FastAsk`` (batcher and cache) of ``service``, created on first use.
-
-    Keyed by the service object, so a server that swaps in a new service also
-    gets a fresh cache; a swapped snapshot empties the cache by itself.
-    """
-    with _fast_lock:
-        found = _fast.get(service)
-        if found is None:
-            found = _fast[service] = FastAsk(service)
-        return found
-
-
-async def close_fast_ask(service: QAService) -> None:
-    """Stop the batcher of ``service``, if it ever started one (server shutdown)."""
-    with _fast_lock:
-        found = _fast.pop(service, None)
-    if found is not None:
-        await found.close()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qa.errors import SettingsError
 
 RetrieverName = Literal["dense", "bm25", "hybrid"]
 RETRIEVERS: tuple[RetrieverName, ...] = ("dense", "bm25", "hybrid")
@@ -116,6 +118,31 @@ class Settings(BaseSettings):
             "vector_store must be 'faiss', 'milvus:///abs/path/file.db' or 'milvus://host:port'"
         )
 
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """The ``QA_*`` environment with ``overrides`` (flags) on top, validated as one.
+
+        A bad value raises ``SettingsError`` with the same one-line message whether it
+        came from a variable or a flag.
+        """
+        _known(overrides)
+        try:
+            return cls(**overrides)  # init values win over the environment's
+        except ValidationError as exc:
+            raise settings_error(exc) from None
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with ``values`` on top, validated like any other setting.
+
+        ``model_copy(update=...)`` would skip validation, so a flag could carry a value
+        the environment variable would be refused.
+        """
+        _known(values)
+        try:
+            return type(self).model_validate({**self.model_dump(), **values})
+        except ValidationError as exc:
+            raise settings_error(exc) from None
+
     @property
     def chunking(self) -> ChunkSettings:
         return ChunkSettings(
@@ -126,3 +153,24 @@ class Settings(BaseSettings):
     def project_root(self) -> Path:
         """Paths in citations and `/documents` are relative to this folder."""
         return self.seeds_dir.resolve().parent
+
+
+def _known(values: dict[str, Any]) -> None:
+    """``extra="ignore"`` suits the environment, but a misspelt override is a bug."""
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+
+
+def settings_error(exc: ValidationError) -> SettingsError:
+    """One line naming each bad setting, its variable, the rule and the value given."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        name = field.split(".")[0]
+        given = error.get("input")
+        problems.append(
+            f"{name} (QA_{name.upper()}): {error['msg'].removeprefix('Value error, ')}"
+            + ("" if isinstance(given, dict) else f", got {given}")
+        )
+    return SettingsError("invalid setting " + "; ".join(problems))

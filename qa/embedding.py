@@ -145,6 +145,13 @@ class SentenceTransformerEmbedder:
         return int(limit) if limit is not None else 512
 
     def count_tokens(self, text: str) -> int:
+        """On the model's thread too: a fast tokenizer used from two threads at once fails
+        ("Already borrowed"), and a reload builds with the model that serves questions."""
+        if threading.get_ident() == self._model_thread_id:
+            return self._count_tokens(text)
+        return self._model_thread.submit(self._count_tokens, text).result()
+
+    def _count_tokens(self, text: str) -> int:
         # verbose=False: measuring a text longer than the model takes is the point here,
         # so the tokenizer's "longer than the maximum" warning is noise.
         ids = self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)

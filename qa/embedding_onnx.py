@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,9 @@ class OnnxEmbedder:
         options.intra_op_num_threads = threads if threads > 0 else (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # One tokenizer, used by whichever thread encodes (a reload builds with the model
+        # that serves questions); a fast tokenizer used by two threads at once fails.
+        self._tokenizing = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -110,19 +114,21 @@ class OnnxEmbedder:
         return self._base.max_seq_length
 
     def count_tokens(self, text: str) -> int:
-        return self._base.count_tokens(text)
+        with self._tokenizing:
+            return self._base.count_tokens(text)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for begin in range(0, len(texts), max(batch_size, 1)):
             chunk = texts[begin : begin + batch_size]
-            tokens = self._base._tokenizer(
-                chunk,
-                padding=True,
-                truncation=True,
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
+            with self._tokenizing:
+                tokens = self._base._tokenizer(
+                    chunk,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_seq_length,
+                    return_tensors="np",
+                )
             feeds = {name: tokens[name].astype(np.int64) for name in INPUTS}
             hidden = self._session.run(None, feeds)[0]
             mask = tokens["attention_mask"][..., None].astype(np.float32)

@@ -55,3 +55,7 @@ class NotFoundError(QAError):
 
 class ModelLoadError(QAError):
     """The embedding model cannot be loaded offline."""
+
+
+class SettingsError(QAError):
+    """A setting (a ``QA_*`` variable or a flag on top of it) has a value it cannot take."""

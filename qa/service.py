@@ -6,51 +6,17 @@ The CLI and the HTTP API both call ``QAService``; neither ranks anything itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from qa.config import RETRIEVERS, FusionName, QuoteMethod, RetrieverName, Settings
+from qa.config import RETRIEVERS, Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from qa.errors import InvalidQuestionError, NotFoundError
 from qa.indexing import open_index
-from qa.retrieval.bm25 import tokenize
-from qa.retrieval.dedupe import distinct
-from qa.retrieval.fusion import Fused, combine
-from qa.retrieval.quotes import choose_quote
-from qa.retrieval.rankers import bm25_ranked, dense_candidates
+from qa.retrieval import pipeline
+from qa.retrieval.fusion import Fused
+from qa.retrieval.pipeline import Found, Query, SearchOptions, Stage
 from qa.store.snapshot import DocumentInfo, Snapshot
-from qa.types import Answer, Explain, Hit, Passage, Progress
-
-
-@dataclass(frozen=True, slots=True)
-class SearchOptions:
-    """Ranking knobs, taken from ``Settings`` (the one place their defaults live)."""
-
-    retriever: RetrieverName
-    fusion: FusionName
-    candidates: int
-    rrf_k: int
-    dense_weight: float
-    bm25_weight: float
-    quote_method: QuoteMethod
-    quote_with_next: bool
-    abstain_threshold: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SearchOptions:
-        return cls(
-            retriever=settings.retriever,
-            fusion=settings.fusion,
-            candidates=settings.candidates,
-            rrf_k=settings.rrf_k,
-            dense_weight=settings.dense_weight,
-            bm25_weight=settings.bm25_weight,
-            quote_method=settings.quote_method,
-            quote_with_next=settings.quote_with_next,
-            abstain_threshold=settings.abstain_threshold,
-        )
+from qa.types import Answer, Hit, Passage, Progress
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -75,6 +41,7 @@ class QAService:
         self.embedder = embedder
         self.snapshot = snapshot
         self.options = options or SearchOptions.from_settings(settings)
+        self._closed = False
 
     @classmethod
     def open(
@@ -121,6 +88,27 @@ class QAService:
         vector: Vectors = self.embedder.encode([question])[0]
         return vector
 
+    def query(
+        self,
+        question: str,
+        vector: Vectors,
+        k: int,
+        retriever: str,
+        include_low_confidence: bool = True,
+        depth: int = 0,
+    ) -> Query:
+        """What the ranking stages see of one (already validated) question."""
+        return Query(
+            self.snapshot,
+            question,
+            vector,
+            k,
+            retriever,
+            self.options,
+            include_low_confidence,
+            depth,
+        )
+
     def ask(
         self,
         question: str,
@@ -134,71 +122,46 @@ class QAService:
         name = retriever or self.options.retriever
         cleaned = self.validate(question, k, name)
         vector = self.encode_question(cleaned) if question_vector is None else question_vector
-        hits, confidence = self.search(cleaned, vector, k, name)
-        answered = confidence >= self.options.abstain_threshold and bool(hits)
-        if not answered and not include_low_confidence:
-            hits = []
+        found = self.run(self.query(cleaned, vector, k, name, include_low_confidence))
         return Answer(
             question=question,
-            answered=answered,
-            hits=tuple(hits),
+            answered=found.answered,
+            hits=found.hits,
             took_ms=(time.perf_counter() - started) * 1000,
             retriever=name,
-            confidence=confidence,
+            confidence=found.confidence,
         )
+
+    def run(self, query: Query, stages: Sequence[Stage] = pipeline.PIPELINE) -> Found:
+        """The ranking pipeline (``qa.retrieval.pipeline``): every question goes through it."""
+        return pipeline.run(query, stages)
 
     def search(
         self, question: str, vector: Vectors, k: int, retriever: str
     ) -> tuple[list[Hit], float]:
-        """Ranked, de-duplicated hits with quotes, and the best dense cosine of any passage.
+        """Ranked, de-duplicated hits with quotes, and the best dense cosine of any passage
+        (hits are kept below the abstention threshold)."""
+        found = self.run(self.query(question, vector, k, retriever))
+        return list(found.hits), found.confidence
 
-        Abstention looks at the dense score alone: BM25 scores have no fixed scale,
-        and cosine similarity separates the labelled unanswerable questions cleanly.
-        """
-        snap, opts = self.snapshot, self.options
-        depth = max(opts.candidates, k * 4)
-        dense = dense_candidates(snap.vectors, vector[np.newaxis, :], depth)[0]
-        bm25, bm25_stats = bm25_ranked(snap.bm25, question, depth)
-        ranking = combine(
-            dense,
-            bm25,
-            retriever,
-            opts.fusion,
-            opts.rrf_k,
-            opts.dense_weight,
-            opts.bm25_weight,
-            bm25_stats,
+    def rank(self, question: str, vector: Vectors, depth: int, retriever: str) -> Sequence[Fused]:
+        """Every candidate passage in the service's order, without quotes or de-duplication:
+        for a benchmark that scores the ranking itself (BEIR). ``depth`` per retriever."""
+        found = self.run(
+            self.query(question, vector, depth, retriever, depth=depth), pipeline.RANKING
         )
-        chosen = list(distinct(((f, snap.passages[f.index]) for f in ranking), k))
-        confidence = dense[0].score if dense else -1.0
-        terms = set(tokenize([question])[0])
-        hits = [
-            self._hit(rank, fused, passage, vector, terms)
-            for rank, (fused, passage) in enumerate(chosen, 1)
-        ]
-        return hits, confidence
+        return found.ranking
 
-    def _hit(
-        self, rank: int, fused: Fused, passage: Passage, vector: Vectors, terms: set[str]
-    ) -> Hit:
-        snap = self.snapshot
-        quote = choose_quote(
-            passage,
-            snap.documents[passage.doc_id].text,
-            self.options.quote_method,
-            vector,
-            terms,
-            snap.sentence_block(fused.index),
-            self.options.quote_with_next,
-        )
-        explain = Explain(
-            dense_score=fused.dense.score if fused.dense else None,
-            dense_rank=fused.dense.rank if fused.dense else None,
-            bm25_score=fused.bm25.score if fused.bm25 else None,
-            bm25_rank=fused.bm25.rank if fused.bm25 else None,
-            fused_score=fused.score,
-        )
-        return Hit(rank=rank, score=fused.score, passage=passage, quote=quote, explain=explain)
+    def close(self) -> None:
+        """Release the snapshot's store (a Milvus client); the model stays, since a reload
+        hands it to the next service. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self.snapshot.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- lookups ------------------------------------------------------------------
 

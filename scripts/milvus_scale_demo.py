@@ -70,7 +70,7 @@ EMBEDDER = """
 import os
 def make_embedder(settings):
     if os.environ.get("DEMO_EMBEDDER") == "fake":
-        from tests.fakes import FakeEmbedder
+        from tests.helpers import FakeEmbedder
         return FakeEmbedder(dim=384, max_seq_length=256)
     from qa.service import load_embedder
     return load_embedder(settings)

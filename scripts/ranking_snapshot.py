@@ -88,7 +88,9 @@ def compare(before: Path, after: Path) -> int:
         print(f"different number of rankings: {len(old)} against {len(new)}")
         return 1
     differing = [
-        f"{a['retriever']}: {a['question']}" for a, b in zip(old, new, strict=True) if not _same(a, b)
+        f"{a['retriever']}: {a['question']}"
+        for a, b in zip(old, new, strict=True)
+        if not _same(a, b)
     ]
     for line in differing:
         print("differs:", line)

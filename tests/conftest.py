@@ -6,34 +6,16 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from qa.config import Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder
 from qa.service import QAService
-from tests.fakes import FakeEmbedder
-
-ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
-ESSAY = SEEDS / "china-russia-relations-in-the-age-of-trump.txt"
-QUESTIONS = ROOT / "eval" / "questions.jsonl"
+from tests.helpers import ESSAY, QUESTIONS, FakeEmbedder, make_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def make_settings(root: Path, **overrides: object) -> Settings:
-    """Settings rooted in a temporary project folder, ignoring the caller's QA_* env."""
-    values: dict[str, object] = {
-        "seeds_dir": root / "seeds",
-        "index_dir": root / "index",
-        "cache_dir": root / ".cache",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +57,20 @@ def essay_service(essay_settings: Settings, embedder: Embedder) -> QAService:
 
 
 @pytest.fixture(scope="session")
+def fake_essay_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("fake-essay")
+    (root / "seeds").mkdir()
+    shutil.copy(ESSAY, root / "seeds" / ESSAY.name)
+    return make_settings(root)
+
+
+@pytest.fixture(scope="session")
+def fake_essay_service(fake_essay_settings: Settings) -> QAService:
+    """The essay indexed with the fake embedder: the real pipeline, no model to load."""
+    return QAService.open(fake_essay_settings, FakeEmbedder(), rebuild=True)
+
+
+@pytest.fixture(scope="session")
 def labelled_questions() -> list[dict[str, object]]:
     with QUESTIONS.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -89,8 +85,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# Fixtures that load the real model, directly or through ``embedder``.
+MODEL_FIXTURES = {"embedder"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Load tests are opt-in: they run only when ``-m`` names them (``pytest -m load``)."""
+    """Mark ``model`` every test whose fixtures reach the real model, so none is forgotten;
+    load tests are opt-in: they run only when ``-m`` names them (``pytest -m load``)."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
     if "load" in (config.getoption("markexpr", "") or ""):
         return
     skip = pytest.mark.skip(reason="opt-in load test: run it with `pytest -m load`")
@@ -99,29 +104,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@contextmanager
-def live_server(app: Any) -> Iterator[tuple[str, int]]:
-    """uvicorn in a thread on a free loopback port: requests really go over HTTP."""
-    import socket
-    import threading
-    import time
+@pytest.fixture(autouse=True)
+def _no_model_outside_the_model_tier(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test not marked ``model`` that loads the real model in-process fails, naming why."""
+    if request.node.get_closest_marker("model") is not None:
+        return
 
-    import uvicorn
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(
+            "this test loads the real model: use the fake embedder or mark it "
+            "@pytest.mark.model (the session `embedder` fixture marks it by itself)"
+        )
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    monkeypatch.setattr(SentenceTransformerEmbedder, "__init__", refuse)

@@ -1,4 +1,8 @@
-"""The HTTP API over the real essay index: every endpoint, every bad input, one error shape."""
+"""The HTTP API over the essay index: every endpoint, every bad input, one error shape.
+
+The contract does not depend on the model, so the essay is indexed with the fake
+embedder; only abstention, which is about the real model's scores, loads it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,46 +24,16 @@ from qa.errors import StaleIndexError
 from qa.schemas import AskResponse
 from qa.service import QAService
 from qa.types import Answer
+from tests.helpers import assert_error
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 UNANSWERABLE = "What is the boiling point of water at sea level?"
 
 
 @pytest.fixture(scope="module")
-def client(essay_settings: Settings, essay_service: QAService) -> Iterator[TestClient]:
-    with TestClient(create_app(essay_settings, service=essay_service)) as test_client:
+def client(fake_essay_settings: Settings, fake_essay_service: QAService) -> Iterator[TestClient]:
+    with TestClient(create_app(fake_essay_settings, service=fake_essay_service)) as test_client:
         yield test_client
-
-
-class Response(Protocol):
-    """What the tests read from a response (TestClient's and httpx's alike)."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def headers(self) -> Any: ...
-
-    def json(self) -> Any: ...
-
-
-def assert_error(response: Response, status: int, code: str, *in_message: str) -> str:
-    """The one error shape: status, code, a message naming the problem, no trace."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    message: str = body["error"]["message"]
-    for part in in_message:
-        assert part in message, message
-    assert "Traceback" not in response.text and 'File "' not in response.text
-    assert response.headers.get("x-request-id")
-    return message
 
 
 def without_timing(body: dict[str, Any]) -> dict[str, Any]:
@@ -70,12 +44,12 @@ def without_timing(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_post_ask_returns_the_shared_answer_model(
-    client: TestClient, essay_service: QAService
+    client: TestClient, fake_essay_service: QAService
 ) -> None:
     response = client.post("/ask", json={"question": QUESTION, "k": 3})
     assert response.status_code == 200
     body = response.json()
-    expected = AskResponse.of(essay_service.ask(QUESTION, 3)).model_dump(mode="json")
+    expected = AskResponse.of(fake_essay_service.ask(QUESTION, 3)).model_dump(mode="json")
     assert without_timing(body) == without_timing(expected)
     assert body["answered"] is True
     assert [p["rank"] for p in body["passages"]] == [1, 2, 3]
@@ -98,7 +72,12 @@ def test_default_k_is_five(client: TestClient) -> None:
     assert len(client.get("/ask", params={"q": QUESTION}).json()["passages"]) == 5
 
 
-def test_unanswerable_question_abstains(client: TestClient) -> None:
+def test_unanswerable_question_abstains(essay_settings: Settings, essay_service: QAService) -> None:
+    with TestClient(create_app(essay_settings, service=essay_service)) as client:
+        _abstains(client)
+
+
+def _abstains(client: TestClient) -> None:
     body = client.post("/ask", json={"question": UNANSWERABLE}).json()
     assert body["answered"] is False
     assert body["passages"] == []
@@ -231,8 +210,8 @@ def test_body_limit_counts_streamed_bytes_without_content_length() -> None:
 # -- passages and documents -----------------------------------------------------------------
 
 
-def test_passage_by_id(client: TestClient, essay_service: QAService) -> None:
-    passage = essay_service.snapshot.passages[3]
+def test_passage_by_id(client: TestClient, fake_essay_service: QAService) -> None:
+    passage = fake_essay_service.snapshot.passages[3]
     response = client.get(f"/passages/{passage.passage_id}")
     assert response.status_code == 200
     body = response.json()
@@ -246,11 +225,11 @@ def test_unknown_passage_is_a_404(client: TestClient) -> None:
     assert_error(client.get("/passages/0000000000000000"), 404, "not_found", "0000000000000000")
 
 
-def test_documents_list(client: TestClient, essay_service: QAService) -> None:
+def test_documents_list(client: TestClient, fake_essay_service: QAService) -> None:
     response = client.get("/documents")
     assert response.status_code == 200
     [doc] = response.json()["documents"]
-    info = essay_service.documents()[0]
+    info = fake_essay_service.documents()[0]
     assert doc == {
         "id": info.doc_id,
         "title": info.title,
@@ -260,8 +239,8 @@ def test_documents_list(client: TestClient, essay_service: QAService) -> None:
     }
 
 
-def test_document_metadata_and_span(client: TestClient, essay_service: QAService) -> None:
-    info = essay_service.documents()[0]
+def test_document_metadata_and_span(client: TestClient, fake_essay_service: QAService) -> None:
+    info = fake_essay_service.documents()[0]
     meta = client.get(f"/documents/{info.doc_id}").json()
     assert meta["span"] is None and meta["text"] is None and meta["length"] == info.length
     answer = client.post("/ask", json={"question": QUESTION, "k": 1}).json()
@@ -291,12 +270,12 @@ def test_document_metadata_and_span(client: TestClient, essay_service: QAService
 )
 def test_span_outside_the_document_is_a_422(
     client: TestClient,
-    essay_service: QAService,
+    fake_essay_service: QAService,
     params: dict[str, object],
     code: str,
     fragment: str,
 ) -> None:
-    doc_id = essay_service.documents()[0].doc_id
+    doc_id = fake_essay_service.documents()[0].doc_id
     response = client.get(f"/documents/{doc_id}", params=params)  # type: ignore[arg-type]
     assert_error(response, 422, code, fragment)
 
@@ -390,10 +369,10 @@ def test_security_headers_and_no_cors_by_default(client: TestClient) -> None:
 
 
 def test_cors_allows_only_configured_origins(
-    essay_settings: Settings, essay_service: QAService
+    fake_essay_settings: Settings, fake_essay_service: QAService
 ) -> None:
-    settings = essay_settings.model_copy(update={"cors_origins": ["https://ok.example"]})
-    with TestClient(create_app(settings, service=essay_service)) as cors_client:
+    settings = fake_essay_settings.with_overrides(cors_origins=["https://ok.example"])
+    with TestClient(create_app(settings, service=fake_essay_service)) as cors_client:
         ok = cors_client.get("/healthz", headers={"Origin": "https://ok.example"})
         assert ok.headers["access-control-allow-origin"] == "https://ok.example"
         assert "x-request-id" in ok.headers["access-control-expose-headers"].lower()
@@ -410,24 +389,24 @@ def test_cors_allows_only_configured_origins(
 # -- operations -------------------------------------------------------------------------------
 
 
-def test_healthz_and_readyz_when_ready(client: TestClient, essay_service: QAService) -> None:
+def test_healthz_and_readyz_when_ready(client: TestClient, fake_essay_service: QAService) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True and body["status"] == "ready"
     assert body["stale"] is False and body["reasons"] == []
-    assert body["documents"] == 1 and body["passages"] == len(essay_service.snapshot.passages)
+    assert body["documents"] == 1 and body["passages"] == len(fake_essay_service.snapshot.passages)
 
 
 def test_metrics_count_requests_latency_and_passages(
-    essay_settings: Settings, essay_service: QAService
+    fake_essay_settings: Settings, fake_essay_service: QAService
 ) -> None:
-    with TestClient(create_app(essay_settings, service=essay_service)) as fresh:
+    with TestClient(create_app(fake_essay_settings, service=fake_essay_service)) as fresh:
         fresh.post("/ask", json={"question": QUESTION, "k": 2})
         fresh.get("/documents/nope")
         text = fresh.get("/metrics").text
-        other = TestClient(create_app(essay_settings, service=essay_service))
+        other = TestClient(create_app(fake_essay_settings, service=fake_essay_service))
         assert "qa_passages_served_total 0.0" in other.get("/metrics").text
     assert 'qa_http_requests_total{method="POST",path="/ask",status="200"} 1.0' in text
     assert 'path="/documents/{doc_id}",status="404"' in text
@@ -485,17 +464,17 @@ class _Broken(QAService):
         raise self.fault
 
 
-def broken(essay_service: QAService, settings: Settings, **attrs: Any) -> _Broken:
-    service = _Broken(settings, essay_service.embedder, essay_service.snapshot)
+def broken(fake_essay_service: QAService, settings: Settings, **attrs: Any) -> _Broken:
+    service = _Broken(settings, fake_essay_service.embedder, fake_essay_service.snapshot)
     for key, value in attrs.items():
         setattr(service, key, value)
     return service
 
 
 def test_unexpected_fault_is_a_generic_500_with_the_trace_logged(
-    essay_settings: Settings, essay_service: QAService, caplog: pytest.LogCaptureFixture
+    fake_essay_settings: Settings, fake_essay_service: QAService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(essay_settings, service=broken(essay_service, essay_settings))
+    app = create_app(fake_essay_settings, service=broken(fake_essay_service, fake_essay_settings))
     with TestClient(app) as faulty, caplog.at_level(logging.ERROR, logger="qa.api"):
         response = faulty.post("/ask", json={"question": QUESTION})
     message = assert_error(response, 500, "internal_error", response.headers["x-request-id"])
@@ -504,26 +483,32 @@ def test_unexpected_fault_is_a_generic_500_with_the_trace_logged(
     assert logged and "boom: secret detail" in str(logged[0].exc_info[1])  # type: ignore[index]
 
 
-def test_domain_fault_is_a_503(essay_settings: Settings, essay_service: QAService) -> None:
-    service = broken(essay_service, essay_settings, fault=StaleIndexError(["seeds changed"]))
-    with TestClient(create_app(essay_settings, service=service)) as faulty:
+def test_domain_fault_is_a_503(
+    fake_essay_settings: Settings, fake_essay_service: QAService
+) -> None:
+    service = broken(
+        fake_essay_service, fake_essay_settings, fault=StaleIndexError(["seeds changed"])
+    )
+    with TestClient(create_app(fake_essay_settings, service=service)) as faulty:
         response = faulty.post("/ask", json={"question": QUESTION})
     assert_error(response, 503, "index_unavailable", "seeds changed")
     assert response.headers["retry-after"]
 
 
-def test_slow_query_times_out_with_504(essay_settings: Settings, essay_service: QAService) -> None:
-    settings = essay_settings.model_copy(update={"request_timeout_s": 0.2})
-    service = broken(essay_service, settings, delay_s=1.0)
+def test_slow_query_times_out_with_504(
+    fake_essay_settings: Settings, fake_essay_service: QAService
+) -> None:
+    settings = fake_essay_settings.with_overrides(request_timeout_s=0.2)
+    service = broken(fake_essay_service, settings, delay_s=1.0)
     with TestClient(create_app(settings, service=service)) as slow:
         assert_error(slow.post("/ask", json={"question": QUESTION}), 504, "timeout")
 
 
 def test_slow_query_does_not_block_healthz(
-    essay_settings: Settings, essay_service: QAService
+    fake_essay_settings: Settings, fake_essay_service: QAService
 ) -> None:
-    service = broken(essay_service, essay_settings, delay_s=1.5)
-    with TestClient(create_app(essay_settings, service=service)) as slow:
+    service = broken(fake_essay_service, fake_essay_settings, delay_s=1.5)
+    with TestClient(create_app(fake_essay_settings, service=service)) as slow:
         results: list[int] = []
         worker = threading.Thread(
             target=lambda: results.append(

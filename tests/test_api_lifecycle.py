@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from qa.api import create_app
 from qa.config import Settings
+from qa.embedding import Embedder
 from qa.errors import CorruptIndexError
 from qa.service import QAService
-from tests.conftest import make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import FakeEmbedder, make_settings
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -24,18 +24,18 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_503_with_retry_after_until_loaded_then_ready(
-    essay_settings: Settings, essay_service: QAService
-) -> None:
+def test_503_with_retry_after_until_loaded_then_ready(project: Path) -> None:
+    settings = make_settings(project)
+    loaded = QAService.open(settings, FakeEmbedder(), rebuild=True)
     release = threading.Event()
-    calls: list[Settings] = []
+    calls: list[tuple[Settings, Embedder | None]] = []
 
-    def slow_factory(settings: Settings) -> QAService:
-        calls.append(settings)
+    def slow_factory(settings: Settings, model: Embedder | None) -> QAService:
+        calls.append((settings, model))
         release.wait(10)
-        return essay_service
+        return loaded
 
-    app = create_app(essay_settings, service_factory=slow_factory)
+    app = create_app(settings, service_factory=slow_factory)
     with TestClient(app) as client:
         try:
             assert client.get("/healthz").status_code == 200  # the loop is free while loading
@@ -57,14 +57,14 @@ def test_503_with_retry_after_until_loaded_then_ready(
         finally:
             release.set()
         wait_for(lambda: client.get("/readyz").status_code == 200)
-        assert calls == [essay_settings]
+        assert calls == [(settings, None)]  # the first load has no model to reuse
         assert client.get("/readyz").json()["status"] == "ready"
         answer = client.post("/ask", json={"question": "Is it an alliance?", "k": 1})
         assert answer.status_code == 200 and len(answer.json()["passages"]) == 1
 
 
 def test_failed_load_keeps_answering_503_with_the_reason(essay_settings: Settings) -> None:
-    def broken_factory(settings: Settings) -> QAService:
+    def broken_factory(settings: Settings, model: Embedder | None) -> QAService:
         raise CorruptIndexError("index/current/vectors.faiss is corrupt (checksum mismatch)")
 
     with TestClient(create_app(essay_settings, service_factory=broken_factory)) as client:
@@ -79,7 +79,7 @@ def test_failed_load_keeps_answering_503_with_the_reason(essay_settings: Setting
 
 
 def test_unexpected_load_error_is_not_leaked(essay_settings: Settings) -> None:
-    def buggy_factory(settings: Settings) -> QAService:
+    def buggy_factory(settings: Settings, model: Embedder | None) -> QAService:
         raise RuntimeError("secret internals")
 
     with TestClient(create_app(essay_settings, service_factory=buggy_factory)) as client:

@@ -21,8 +21,14 @@ from qa.store.faiss.checkpoints import CheckpointStore
 from qa.store.manifest import ChunkingEntry
 from qa.store.snapshot import Snapshot
 from qa.types import Passage
-from tests.conftest import ESSAY, QUESTIONS, make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import (
+    ESSAY,
+    QUESTIONS,
+    FakeEmbedder,
+    ReplayEmbedder,
+    known_vectors,
+    make_settings,
+)
 
 BACKENDS = ["faiss", "milvus"]
 
@@ -114,42 +120,6 @@ def test_vector_store_setting_rejects(value: str, clean_env: None) -> None:
 def evidence_hit(labelled: Labelled, passages: list[Passage], k: int) -> bool:
     """The evaluation's rule: a top-k passage covers half of an evidence occurrence."""
     return any(labelled.answered_by(p.doc_id, p.start, p.end) for p in passages[:k])
-
-
-class ReplayEmbedder:
-    """The real model, answering texts already embedded for the FAISS index from its
-    checkpoints: the Milvus build then costs no model time and gets the very same
-    vectors, so the comparison is about the backends, not about embedding twice."""
-
-    def __init__(self, real: Embedder, known: dict[str, Vectors]) -> None:
-        self._real = real
-        self._known = known
-        self.model_id, self.weights_hash = real.model_id, real.weights_hash
-        self.dim, self.max_seq_length = real.dim, real.max_seq_length
-        self.count_tokens = real.count_tokens
-
-    def encode(self, texts: list[str], batch_size: int = 32) -> Vectors:
-        if all(t in self._known for t in texts):
-            return np.stack([self._known[t] for t in texts]).astype(np.float32)
-        return self._real.encode(texts, batch_size)
-
-
-def known_vectors(faiss_service: QAService, embedder: Embedder) -> dict[str, Vectors]:
-    """Text -> vector for everything the FAISS index embedded, from its checkpoints."""
-    from qa.indexing.pipeline import model_entry
-    from qa.indexing.seeds import scan_seeds
-
-    settings = faiss_service.settings
-    chunking = ChunkingEntry.of(settings.chunking)
-    store = CheckpointStore(settings.index_dir, model_entry(embedder), chunking)
-    known: dict[str, Vectors] = {}
-    for seed in scan_seeds(settings.seeds_dir, settings.project_root):
-        doc = store.read(faiss_service.document(seed.doc_id))
-        for p, v in zip(doc.passages, doc.passage_vectors, strict=True):
-            known[p.embedding_text] = v
-        for s, v in zip(doc.sentences, doc.sentence_vectors, strict=True):
-            known[doc.info.text[s.start : s.end]] = v
-    return known
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from qa.bench.scaling import measure, recall_at, synthetic
 from qa.cli.app import app
 from qa.embedding import Embedder
 from qa.store.vectors import choose_index_spec, ivf_spec
-from tests.conftest import live_server
+from tests.helpers import live_server
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def test_bench_cli_scaling_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
 ) -> None:
     """`qa bench --no-http` end to end on the essay (real model) at 10^3 passages."""
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr("qa.service.load_embedder", lambda settings: embedder)

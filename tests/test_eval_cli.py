@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 from qa.cli.app import app
 from qa.config import Settings
 from qa.embedding import Embedder
-from tests.conftest import QUESTIONS
-from tests.fakes import FakeEmbedder
+from tests.helpers import QUESTIONS, FakeEmbedder
 
 BEIR_MINI = Path(__file__).parent / "data" / "beir-mini"
 

@@ -18,8 +18,7 @@ from qa.evaluation import (
 )
 from qa.indexing.seeds import load_documents
 from qa.service import QAService
-from tests.conftest import QUESTIONS, make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import QUESTIONS, FakeEmbedder, make_settings
 
 
 def test_essay_labels_all_located(essay_service: QAService) -> None:

@@ -27,8 +27,7 @@ from qa.store.vectors import (
     _training_sample,
     choose_index_spec,
 )
-from tests.conftest import make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import FakeEmbedder, make_settings
 
 
 class SlowEmbedder(FakeEmbedder):

@@ -35,8 +35,7 @@ from qa.store.faiss.folders import (
     seal,
 )
 from qa.store.manifest import MANIFEST_FILE
-from tests.conftest import make_settings
-from tests.test_serve import free_port, project_env, qa_command
+from tests.helpers import FakeEmbedder, free_port, make_settings, project_env, qa_command
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 DAMAGED = ["vectors.faiss", PASSAGES_FILE, MANIFEST_FILE, "documents.json"]
@@ -50,13 +49,23 @@ Moraines mark how far a glacier once reached; geologists date them with lichens 
 """
 
 
-@pytest.fixture
-def built(tmp_path: Path, essay_project: Path, essay_service: QAService) -> Path:
-    """A private copy of the session's essay project, index and checkpoints included."""
-    root = tmp_path / "project"
-    shutil.copytree(essay_project / "seeds", root / "seeds")
-    shutil.copytree(essay_project / "index", root / "index", symlinks=True)
+def _copy(project: Path, root: Path) -> Path:
+    shutil.copytree(project / "seeds", root / "seeds")
+    shutil.copytree(project / "index", root / "index", symlinks=True)
     return root
+
+
+@pytest.fixture
+def built(tmp_path: Path, fake_essay_settings: Settings, fake_essay_service: QAService) -> Path:
+    """A private copy of the essay project indexed with the fake model (checkpoints too):
+    damage and recovery are about files, not about the model."""
+    return _copy(fake_essay_settings.seeds_dir.parent, tmp_path / "project")
+
+
+@pytest.fixture
+def real_built(tmp_path: Path, essay_project: Path, essay_service: QAService) -> Path:
+    """The same with the real model, for `qa` run as a process (which loads it)."""
+    return _copy(essay_project, tmp_path / "project")
 
 
 def damage(path: Path, how: str) -> None:
@@ -80,7 +89,7 @@ def passage_ids(service: QAService, question: str = QUESTION) -> list[str]:
 @pytest.mark.parametrize("how", ["corrupted", "truncated"])
 @pytest.mark.parametrize("name", DAMAGED)
 def test_damaged_file_is_detected_named_and_rebuilt_from_seeds(
-    built: Path, embedder: Embedder, essay_service: QAService, name: str, how: str
+    built: Path, fake_embedder: FakeEmbedder, fake_essay_service: QAService, name: str, how: str
 ) -> None:
     settings = make_settings(built)
     old = current_build(settings.index_dir)
@@ -89,43 +98,43 @@ def test_damaged_file_is_detected_named_and_rebuilt_from_seeds(
         load_snapshot(old)
 
     notices: list[str] = []
-    snapshot = open_index(settings, embedder, rebuild=True, notice=notices.append)
+    snapshot = open_index(settings, fake_embedder, rebuild=True, notice=notices.append)
     [notice] = notices
     assert notice.startswith("rebuilding index: ") and name in notice
     rebuilt = current_build(settings.index_dir)
     assert rebuilt != old and not old.exists()  # a new build, published atomically
-    assert check_index(settings, embedder) == []  # and it is current: no rebuild loop
+    assert check_index(settings, fake_embedder) == []  # and it is current: no rebuild loop
     load_snapshot(rebuilt)  # every checksum holds
-    service = QAService(settings, embedder, snapshot)
-    assert passage_ids(service) == passage_ids(essay_service)
+    service = QAService(settings, fake_embedder, snapshot)
+    assert passage_ids(service) == passage_ids(fake_essay_service)
 
     second: list[str] = []
-    open_index(settings, embedder, rebuild=True, notice=second.append)
+    open_index(settings, fake_embedder, rebuild=True, notice=second.append)
     assert second == [] and current_build(settings.index_dir) == rebuilt
 
 
 @pytest.mark.parametrize("name", DAMAGED)
 def test_damaged_file_is_refused_when_rebuilding_is_off(
-    built: Path, embedder: Embedder, name: str
+    built: Path, fake_embedder: FakeEmbedder, name: str
 ) -> None:
     settings = make_settings(built, auto_rebuild=False)
     folder = current_build(settings.index_dir)
     damage(folder / name, "corrupted")
     with pytest.raises(StaleIndexError, match=name.replace(".", r"\.")):
-        QAService.open(settings, embedder)
+        QAService.open(settings, fake_embedder)
     assert current_build(settings.index_dir) == folder  # nothing was rebuilt
 
 
 def test_server_with_a_damaged_index_and_no_rebuild_stays_up_and_never_answers(
-    built: Path, embedder: Embedder
+    built: Path, fake_embedder: FakeEmbedder
 ) -> None:
     settings = make_settings(built, auto_rebuild=False)
     damage(current_build(settings.index_dir) / "vectors.faiss", "corrupted")
     calls: list[int] = []
 
-    def factory(s: Settings) -> QAService:
+    def factory(s: Settings, model: Embedder | None) -> QAService:
         calls.append(1)
-        return QAService.open(s, embedder)
+        return QAService.open(s, fake_embedder)
 
     with TestClient(create_app(settings, service_factory=factory)) as client:
         deadline = time.monotonic() + 30
@@ -142,13 +151,16 @@ def test_server_with_a_damaged_index_and_no_rebuild_stays_up_and_never_answers(
 
 
 def test_server_with_a_damaged_index_rebuilds_logs_the_file_and_serves(
-    built: Path, embedder: Embedder, essay_service: QAService, caplog: pytest.LogCaptureFixture
+    built: Path,
+    fake_embedder: FakeEmbedder,
+    fake_essay_service: QAService,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = make_settings(built)
     damage(current_build(settings.index_dir) / PASSAGES_FILE, "truncated")
 
-    def factory(s: Settings) -> QAService:
-        return QAService.open(s, embedder, notice=logging.getLogger("qa.api").warning)
+    def factory(s: Settings, model: Embedder | None) -> QAService:
+        return QAService.open(s, fake_embedder, notice=logging.getLogger("qa.api").warning)
 
     with (
         caplog.at_level(logging.WARNING, logger="qa.api"),
@@ -161,7 +173,7 @@ def test_server_with_a_damaged_index_rebuilds_logs_the_file_and_serves(
             )
             time.sleep(0.05)
         body = client.post("/ask", json={"question": QUESTION, "k": 5}).json()
-    assert [p["id"] for p in body["passages"]] == passage_ids(essay_service)
+    assert [p["id"] for p in body["passages"]] == passage_ids(fake_essay_service)
     assert any(
         PASSAGES_FILE in r.getMessage() for r in caplog.records if "rebuild" in r.getMessage()
     )
@@ -181,7 +193,8 @@ def test_tampered_passage_with_a_valid_checksum_is_still_refused(built: Path) ->
         load_snapshot(folder)
 
 
-def test_qa_serve_refuses_a_damaged_index_when_rebuilding_is_off(built: Path) -> None:
+def test_qa_serve_refuses_a_damaged_index_when_rebuilding_is_off(real_built: Path) -> None:
+    built = real_built  # `qa serve` compares the index with the real model's id
     damage(current_build(built / "index") / "vectors.faiss", "corrupted")
     result = subprocess.run(
         [*qa_command(), "serve", "--port", str(free_port())],
@@ -208,15 +221,15 @@ def _wait_for(check: object, timeout: float, process: subprocess.Popen[bytes]) -
 
 @pytest.mark.slow
 def test_qa_index_killed_mid_build_leaves_the_previous_index_intact(
-    built: Path, embedder: Embedder, essay_service: QAService
+    real_built: Path, embedder: Embedder, essay_service: QAService
 ) -> None:
-    index = built / "index"
+    index = real_built / "index"
     before = current_build(index)
     checkpoints = list((index / "work").rglob("*.npz"))
     assert checkpoints
     process = subprocess.Popen(
         [*qa_command(), "index", "--force"],
-        env=project_env(built),
+        env=project_env(real_built),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -235,15 +248,13 @@ def test_qa_index_killed_mid_build_leaves_the_previous_index_intact(
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     assert current_build(index) == before  # still the old build, untouched
-    settings = make_settings(built, auto_rebuild=False)
+    settings = make_settings(real_built, auto_rebuild=False)
     assert check_index(settings, embedder) == []
     service = QAService.open(settings, embedder)  # loads, every checksum verified
     assert passage_ids(service) == passage_ids(essay_service)
 
     # The next build recovers: it publishes a fresh build and clears the leftovers (the
     # fake model keeps this cheap; what matters here is the publishing).
-    from tests.fakes import FakeEmbedder
-
     summary = build_index(settings, FakeEmbedder())
     assert summary.folder != before and current_build(index) == summary.folder
     assert [p.name for p in (index / BUILDS).iterdir()] == [summary.folder.name]
@@ -254,7 +265,6 @@ def test_qa_index_killed_mid_build_leaves_the_previous_index_intact(
 
 
 def test_second_build_waits_for_the_lock_or_fails_clearly(project: Path) -> None:
-    from tests.fakes import FakeEmbedder
 
     settings = make_settings(project, lock_timeout_s=0.2)
     settings.index_dir.mkdir()
@@ -267,7 +277,7 @@ def test_second_build_waits_for_the_lock_or_fails_clearly(project: Path) -> None
         assert time.monotonic() - started >= 0.2
     assert not (settings.index_dir / "current").exists()  # nothing half-published
 
-    waiting = settings.model_copy(update={"lock_timeout_s": 30.0})
+    waiting = settings.with_overrides(lock_timeout_s=30.0)
     lock.acquire()
     threading.Timer(0.5, lock.release).start()
     started = time.monotonic()
@@ -333,7 +343,6 @@ def test_two_qa_index_runs_at_once_never_mix(tmp_path: Path, embedder: Embedder)
 
 
 def _damaged_checkpoints(project: Path, how: str) -> Settings:
-    from tests.fakes import FakeEmbedder
 
     settings = make_settings(project)
     build_index(settings, FakeEmbedder())
@@ -346,7 +355,6 @@ def _damaged_checkpoints(project: Path, how: str) -> Settings:
 
 
 def test_truncated_checkpoint_is_re_embedded_during_the_rebuild(project: Path) -> None:
-    from tests.fakes import FakeEmbedder
 
     settings = _damaged_checkpoints(project, "truncated")
     snapshot = open_index(settings, FakeEmbedder(), rebuild=True, notice=lambda _: None)
@@ -354,7 +362,6 @@ def test_truncated_checkpoint_is_re_embedded_during_the_rebuild(project: Path) -
 
 
 def test_corrupted_checkpoint_fails_clearly_once_then_rebuilds(project: Path) -> None:
-    from tests.fakes import FakeEmbedder
 
     settings = _damaged_checkpoints(project, "corrupted")
     with pytest.raises(CorruptIndexError, match=r"checkpoint for .* is damaged"):

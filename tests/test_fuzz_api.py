@@ -58,7 +58,7 @@ def api(
     essay_settings: Settings, essay_service: QAService
 ) -> Iterator[tuple[BaseSchema, Collection]]:
     """The app's own schema, with an admin token set so the auth paths are fuzzed too."""
-    fuzz_settings = essay_settings.model_copy(update={"admin_token": ADMIN_TOKEN})
+    fuzz_settings = essay_settings.with_overrides(admin_token=ADMIN_TOKEN)
     app = create_app(fuzz_settings, service=essay_service)
     collection = Collection(
         doc_lengths={d.doc_id: d.length for d in essay_service.documents()},

@@ -22,8 +22,7 @@ from qa.embedding import Vectors
 from qa.errors import InvalidQuestionError, QAError
 from qa.service import QAService
 from qa.types import Answer
-from tests.conftest import make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import FakeEmbedder, make_settings
 
 EMOJI = st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF)
 RTL = st.characters(min_codepoint=0x0590, max_codepoint=0x06FF)  # Hebrew and Arabic
@@ -87,9 +86,9 @@ def test_any_question_gets_an_answer_or_a_clear_error(
     check_answer(essay_service, question, k)
 
 
-def test_lone_surrogate_in_json_is_a_422_not_a_500(essay_service: QAService) -> None:
+def test_lone_surrogate_in_json_is_a_422_not_a_500(fake_essay_service: QAService) -> None:
     """Found by the fuzzing above: it used to crash the tokenizer, then the JSON encoder."""
-    with TestClient(create_app(essay_service.settings, service=essay_service)) as client:
+    with TestClient(create_app(fake_essay_service.settings, service=fake_essay_service)) as client:
         for raw in (b'{"question": "Russia \\ud800 China"}', b'{"question": "\\udfff"}'):
             response = client.post(
                 "/ask", content=raw, headers={"Content-Type": "application/json"}
@@ -138,6 +137,6 @@ def test_one_bad_question_does_not_fail_its_batch_mates(project: Path) -> None:
 
 
 @pytest.mark.parametrize("k", [0, -1, 51])
-def test_out_of_range_k_is_a_clear_error(essay_service: QAService, k: int) -> None:
+def test_out_of_range_k_is_a_clear_error(fake_essay_service: QAService, k: int) -> None:
     with pytest.raises(InvalidQuestionError, match="k must be between 1 and 50"):
-        essay_service.ask("alliance", k=k)
+        fake_essay_service.ask("alliance", k=k)

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from qa.service import QAService
-from tests.test_serve import (
+from tests.helpers import (
     free_port,
     project_env,
     qa_command,
@@ -38,7 +38,7 @@ from tests.test_serve import (
     wait_until_ready,
 )
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.model]  # `qa serve` in a subprocess
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "64"))

@@ -26,8 +26,7 @@ from qa.embedding import Embedder
 from qa.indexing import build_index
 from qa.service import QAService
 from qa.store.faiss.folders import current_build
-from tests.conftest import ESSAY, make_settings
-from tests.test_serve import project_env, qa_command
+from tests.helpers import ESSAY, make_settings, project_env, qa_command
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 
@@ -157,6 +156,7 @@ def test_the_guard_catches_network_use(guarded: tuple[dict[str, str], Path, Path
 
 
 @pytest.mark.slow
+@pytest.mark.model  # `qa index` and `qa ask` in subprocesses
 def test_qa_index_and_ask_never_touch_the_network(
     guarded: tuple[dict[str, str], Path, Path],
 ) -> None:
@@ -205,9 +205,7 @@ def test_build_and_ask_in_process_with_sockets_disabled(
 @pytest.mark.browser
 def test_api_docs_render_with_the_network_blocked(essay_service: QAService) -> None:
     """/docs uses the Swagger UI bundled in a package: it renders with no request leaving."""
-    from tests.conftest import live_server
-    from tests.test_security import CHROMIUM
-    from tests.test_web_page import CHROMIUM_ARGS
+    from tests.helpers import CHROMIUM, CHROMIUM_ARGS, live_server
 
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed")

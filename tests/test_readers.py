@@ -14,7 +14,7 @@ from qa.readers import READERS, SUFFIXES, reader_for
 from qa.readers.markdown import MarkdownReader
 from qa.readers.text import TextReader
 from qa.types import BlockKind
-from tests.fakes import FakeEmbedder
+from tests.helpers import FakeEmbedder
 
 MARKDOWN = (
     "# Field notes\n\nGlaciers retreat in warm summers. Meltwater feeds rivers.\n\n"

@@ -14,13 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from qa.api import create_app
-from qa.batching import _fast
+from qa.batching import FastAsk
 from qa.config import Settings
-from qa.embedding import Vectors
+from qa.embedding import Embedder, Vectors
 from qa.service import QAService
-from tests.conftest import live_server, make_settings
-from tests.fakes import FakeEmbedder
-from tests.test_api import assert_error
+from tests.helpers import FakeEmbedder, assert_error, live_server, make_settings
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,9 +39,9 @@ class SlowFakeEmbedder(FakeEmbedder):
         return super().encode(texts, batch_size)
 
 
-def factory(settings: Settings) -> QAService:
-    """What ``open_service`` does, with the fake model: a fresh instance per load."""
-    return QAService.open(settings, SlowFakeEmbedder())
+def factory(settings: Settings, model: Embedder | None = None) -> QAService:
+    """What ``open_service`` does, with the fake model: the given one, or a new one."""
+    return QAService.open(settings, model or SlowFakeEmbedder())
 
 
 @pytest.fixture
@@ -53,10 +51,14 @@ def admin_settings(project: Path) -> Settings:
 
 @pytest.fixture
 def live(admin_settings: Settings) -> Iterator[tuple[str, FastAPI]]:
-    """uvicorn in a thread, so requests really overlap the reload."""
-    service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
-    app = create_app(admin_settings, service=service, service_factory=factory)
+    """uvicorn in a thread, so requests really overlap the reload; the app loads (and so
+    owns) its service."""
+    app = create_app(admin_settings, service_factory=factory)
     with live_server(app) as (base, _):
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service did not load"
+            time.sleep(0.05)
         yield base, app
 
 
@@ -69,7 +71,7 @@ def test_reload_is_off_without_a_token(project: Path) -> None:
 
 
 def test_reload_requires_the_bearer_token(admin_settings: Settings) -> None:
-    service = factory(admin_settings.model_copy(update={"auto_rebuild": True}))
+    service = factory(admin_settings.with_overrides(auto_rebuild=True))
     with TestClient(create_app(admin_settings, service=service)) as client:
         missing = client.post("/admin/reload")
         assert_error(missing, 401, "unauthorized")
@@ -161,9 +163,101 @@ def test_changed_seed_is_stale_then_reloaded_atomically_under_load(
         doc = client.get(f"/documents/{new.documents()[0].doc_id}").json()
         assert doc["length"] == new.documents()[0].length != old.documents()[0].length
 
-        # The old service's batcher and cache are closed once the timeout has passed.
+        assert new.embedder is old.embedder  # the loaded model is reused, not loaded again
+        # The old service's batcher and store are released once the timeout has passed.
         deadline = time.monotonic() + 10
-        while old in _fast:
+        while not old.closed:
             assert time.monotonic() < deadline, "the replaced service was never closed"
             time.sleep(0.1)
-        assert new in _fast
+        assert not new.closed
+
+
+# -- what the app owns ------------------------------------------------------------------
+
+
+def wait_ready(client: TestClient) -> None:
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").text
+        time.sleep(0.02)
+
+
+def test_reload_reuses_the_model_and_releases_the_replaced_service(
+    admin_settings: Settings, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models: list[Embedder | None] = []
+
+    def counting(settings: Settings, model: Embedder | None) -> QAService:
+        models.append(model)
+        return factory(settings, model)
+
+    stopped: list[FastAsk] = []
+    real_close = FastAsk.close
+
+    async def close(self: FastAsk) -> None:
+        stopped.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(FastAsk, "close", close)
+    app = create_app(admin_settings, service_factory=counting)
+    state = app.state.qa
+    with TestClient(app) as client:
+        wait_ready(client)
+        old: QAService = state.service
+        assert client.post("/ask", json={"question": QUESTIONS[0], "k": 1}).status_code == 200
+        old_fast = state.fast_ask()
+        assert old_fast.service is old  # the batcher lives on the app state, for this service
+        seed = next((project / "seeds").iterdir())
+        seed.write_text(seed.read_text(encoding="utf-8") + f"\n{NEW_LINE}\n", encoding="utf-8")
+        reload = client.post("/admin/reload", headers=AUTH)
+        assert reload.status_code == 200 and reload.json()["reloaded"] is True
+        new: QAService = state.service
+        assert new is not old and new.embedder is old.embedder
+        assert models == [None, old.embedder]  # one model loaded, then handed on
+        assert state.fast_ask() is not old_fast and state.fast_ask().service is new
+        assert not old.closed  # requests may still hold it until the grace period ends
+        assert stopped == []
+    # Shutdown stops every batcher at once and releases both services the app loaded.
+    assert old.closed and new.closed
+    assert old_fast in stopped and len(stopped) == 2
+
+
+def test_a_given_service_stays_its_callers_but_its_batcher_is_stopped(
+    admin_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = factory(admin_settings)
+    stopped: list[FastAsk] = []
+    real_close = FastAsk.close
+
+    async def close(self: FastAsk) -> None:
+        stopped.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(FastAsk, "close", close)
+    app = create_app(admin_settings, service=service)
+    for _ in range(2):  # a second client on the same app gets a fresh batcher
+        with TestClient(app) as client:
+            assert client.post("/ask", json={"question": QUESTIONS[0]}).status_code == 200
+            fast = app.state.qa.fast_ask()
+        assert stopped[-1] is fast and fast.service is service
+    assert len(stopped) == 2 and stopped[0] is not stopped[1]
+    assert not service.closed
+
+
+def test_close_releases_the_vector_store_once(admin_settings: Settings) -> None:
+    service = factory(admin_settings)
+    closed: list[int] = []
+
+    class Store:
+        """The FAISS store, counting ``close`` as a Milvus client would be closed."""
+
+        def __init__(self, real: object) -> None:
+            self.real = real
+
+        def close(self) -> None:
+            closed.append(1)
+
+    service.snapshot.vectors = Store(service.snapshot.vectors)  # type: ignore[assignment]
+    service.close()
+    service.close()
+    assert service.closed and closed == [1]

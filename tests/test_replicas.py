@@ -24,10 +24,12 @@ from qa.embedding import Embedder
 from qa.errors import VectorStoreUnavailableError
 from qa.indexing import build_index, published_manifest
 from qa.service import QAService
-from tests.conftest import ESSAY, make_settings
-from tests.test_backends import ReplayEmbedder, known_vectors
-from tests.test_serve import (
+from tests.helpers import (
+    ESSAY,
+    ReplayEmbedder,
     free_port,
+    known_vectors,
+    make_settings,
     project_env,
     qa_command,
     stop_process,

@@ -9,7 +9,7 @@ from qa.retrieval.fusion import combine, reciprocal_rank_fusion
 from qa.retrieval.rankers import Candidate, Candidates, top_scores
 from qa.service import QAService
 from qa.types import Passage
-from tests.conftest import ESSAY
+from tests.helpers import ESSAY
 
 TEXT = ESSAY.read_text(encoding="utf-8")
 

@@ -19,9 +19,7 @@ from qa.config import Settings
 from qa.embedding import Vectors
 from qa.errors import NotFoundError
 from qa.service import QAService
-from tests.conftest import live_server, make_settings
-from tests.fakes import FakeEmbedder
-from tests.test_api import assert_error
+from tests.helpers import CHROMIUM, FakeEmbedder, assert_error, live_server, make_settings
 
 SCRIPT_TEXT = "<script>window.__pwned = 'script'</script>"
 HOSTILE_SEED = "\n\n".join(
@@ -50,7 +48,7 @@ def raw_get(port: int, target: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def fake_service(tmp_path_factory: pytest.TempPathFactory) -> QAService:
     """The essay (and a hostile document) indexed with the fast fake model."""
-    from tests.conftest import ESSAY
+    from tests.helpers import ESSAY
 
     root = tmp_path_factory.mktemp("security")
     (root / "seeds").mkdir()
@@ -132,13 +130,11 @@ def test_request_limits_follow_the_settings(fake_service: QAService) -> None:
         fake_service.settings, SlowEmbedder(), fake_service.snapshot, fake_service.options
     )
     default = fake_service.settings
-    strict = default.model_copy(
-        update={
-            "max_body_bytes": 2048,
-            "max_question_chars": 20,
-            "max_k": 3,
-            "request_timeout_s": 0.2,
-        }
+    strict = default.with_overrides(
+        max_body_bytes=2048,
+        max_question_chars=20,
+        max_k=3,
+        request_timeout_s=0.2,
     )
     long_question = {"question": "lighthouse keeper log", "k": 2}  # 21 characters
     padded = json.dumps({"question": "lighthouse"}) + " " * 3000
@@ -189,7 +185,7 @@ def test_cors_is_off_by_default_and_follows_the_origin_list(
 ) -> None:
     assert Settings().cors_origins == []
     origins = ["https://a.example", "https://b.example"]
-    configured = fake_service.settings.model_copy(update={"cors_origins": origins})
+    configured = fake_service.settings.with_overrides(cors_origins=origins)
     with (
         TestClient(create_app(fake_service.settings, service=fake_service)) as closed,
         TestClient(create_app(configured, service=fake_service)) as open_,
@@ -252,14 +248,11 @@ def test_api_returns_markup_in_documents_as_plain_text(fake_service: QAService) 
         assert SCRIPT_TEXT in doc["text"] and "<img src=x" in doc["title"]
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_markup_in_a_document_shows_literally_and_never_runs(fake_service: QAService) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_web_page import CHROMIUM_ARGS
+    from tests.helpers import CHROMIUM_ARGS
 
     question = "What did the lighthouse keeper write in the log?"
     violations: list[str] = []

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,34 +12,9 @@ import pytest
 
 from qa.config import Settings
 from qa.service import QAService
+from tests.helpers import free_port, project_env, qa_command, stop_process, wait_until_ready
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def qa_command() -> list[str]:
-    """The installed `qa` script, or the same entry point through this interpreter."""
-    script = shutil.which("qa")
-    return [script] if script else [sys.executable, "-c", "from qa.cli import main; main()"]
-
-
-def project_env(root: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("QA_")}
-    env.update(
-        QA_SEEDS_DIR=str(root / "seeds"),
-        QA_INDEX_DIR=str(root / "index"),
-        QA_CACHE_DIR=str(root / ".cache"),
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        **extra,
-    )
-    return env
 
 
 @pytest.fixture
@@ -65,35 +35,6 @@ def server(
             yield f"http://127.0.0.1:{port}", process, log_path
         finally:
             stop_process(process)
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM (a graceful shutdown), then SIGKILL if it is not gone within ``timeout`` s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> float:
-    """Seconds until /readyz says 200; /healthz must answer as soon as the port is open."""
-    started = time.monotonic()
-    while time.monotonic() - started < 120:
-        assert process.poll() is None, log.read_text(errors="replace")
-        try:
-            ready = httpx.get(f"{base}/readyz", timeout=5)
-        except httpx.TransportError:
-            time.sleep(0.2)
-            continue
-        if ready.status_code == 200:
-            return time.monotonic() - started
-        assert ready.status_code == 503 and ready.headers["retry-after"]
-        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        time.sleep(0.2)
-    raise AssertionError("qa serve did not become ready in 120 s:\n" + log.read_text())
 
 
 @pytest.mark.slow

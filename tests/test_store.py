@@ -12,8 +12,7 @@ from qa.errors import StaleIndexError
 from qa.indexing import build_index, check_index, open_index
 from qa.store.faiss.folders import current_build, load_snapshot
 from qa.store.manifest import SCHEMA_VERSION
-from tests.conftest import ESSAY, make_settings
-from tests.fakes import FakeEmbedder
+from tests.helpers import ESSAY, FakeEmbedder, make_settings
 
 
 def test_round_trip_keeps_passages_vectors_and_manifest(project: Path) -> None:
@@ -97,3 +96,17 @@ def test_failed_rebuild_leaves_the_previous_index_serving(project: Path) -> None
         build_index(settings, ExplodingEmbedder(), force=True)
     assert current_build(settings.index_dir) == before
     assert load_snapshot(before).passages == passages
+
+
+def test_a_milvus_vector_store_closes_the_client_it_was_loaded_with() -> None:
+    from qa.store.milvus.store import MilvusVectorStore
+
+    class Client:
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    client = Client()
+    MilvusVectorStore(client, "qa_passages", ["a/p1"], 4).close()
+    assert client.closed == 1

@@ -15,22 +15,12 @@ import pytest
 from qa.api import create_app
 from qa.config import Settings
 from qa.service import QAService
-from tests.conftest import live_server as serve_in_thread
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import live_server as serve_in_thread
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 UNANSWERABLE = "What is the boiling point of water at sea level?"
 

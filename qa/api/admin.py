@@ -4,14 +4,14 @@ Off unless ``QA_ADMIN_TOKEN`` is set (the route then answers 404 like any unknow
 path), and then only for ``Authorization: Bearer <token>``.
 
 The swap is atomic at the level of the whole service: a new ``QAService`` (its own
-model instance, snapshot, micro-batcher and answer cache) is built and warmed up
-off the event loop while the old one keeps answering, then one assignment makes
-it current. A request holds the service it started with, so in-flight requests
-finish on the old index and never see a mix of the two. The old service's
-batcher is closed only after the request timeout has passed, when no request
-can still be using it. A fresh model instance is loaded on purpose: the
-tokenizer of a shared one is not safe to use from the build thread and the
-batcher thread at once.
+snapshot, micro-batcher and answer cache) is built and warmed up off the event
+loop while the old one keeps answering, then one assignment makes it current. A
+request holds the service it started with, so in-flight requests finish on the
+old index and never see a mix of the two. The old service's batcher is closed,
+and its store released, only after the request timeout has passed, when no
+request can still be using it. The new service gets the model already loaded: a
+second copy would start a second OpenMP thread team and slow every encode, and
+the embedder runs its model and tokenizer on one thread, whichever thread asks.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from qa.api.errors import ApiError, ErrorResponse, not_ready, responses
 from qa.api.state import AppState, stale_reasons, warm_up
-from qa.batching import close_fast_ask
+from qa.batching import FastAsk
 from qa.service import QAService
 
 log = logging.getLogger("qa.api")
@@ -62,7 +62,7 @@ class Reloader:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._lock = anyio.Lock()
-        self._retired: list[QAService] = []
+        self._retired: dict[QAService, FastAsk | None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def reload(self) -> ReloadResponse:
@@ -85,13 +85,14 @@ class Reloader:
         if old is None:
             reasons = [state.error or "no index is being served", *reasons]
         log.warning("reloading the index: %s", "; ".join(reasons))
-        rebuilding = state.settings.model_copy(update={"auto_rebuild": True})
-        new = await anyio.to_thread.run_sync(state.factory, rebuilding)
+        rebuilding = state.settings.with_overrides(auto_rebuild=True)
+        model = old.embedder if old is not None else None
+        new = await anyio.to_thread.run_sync(state.factory, rebuilding, model)
         await anyio.to_thread.run_sync(warm_up, new)
-        state.set_ready(new)  # the swap: requests from now on get the new service
+        replaced = state.set_ready(new, owned=True)  # the swap: requests now get the new one
         state._stale = None  # readiness must not report the old index as stale
         if old is not None:
-            self._retire(old)
+            self._retire(old, replaced)
         summary = _summary(new, True, reasons, started)
         log.info(
             "reloaded: %d documents, %d passages in %.1fs",
@@ -101,9 +102,9 @@ class Reloader:
         )
         return summary
 
-    def _retire(self, old: QAService) -> None:
-        """Close the old batcher after every request that may hold it has ended."""
-        self._retired.append(old)
+    def _retire(self, old: QAService, fast: FastAsk | None) -> None:
+        """Close the old batcher and store after every request that may hold them has ended."""
+        self._retired[old] = fast
         grace = self.state.settings.request_timeout_s + 1.0
 
         async def close_later() -> None:
@@ -116,8 +117,7 @@ class Reloader:
 
     async def _close(self, service: QAService) -> None:
         if service in self._retired:
-            self._retired.remove(service)
-            await close_fast_ask(service)
+            await self.state.retire(service, self._retired.pop(service))
 
     async def close(self) -> None:
         """Shutdown: close every retired service now rather than after its grace period."""

@@ -17,7 +17,6 @@ from qa.api import admin, docs, errors, routes
 from qa.api.metrics import Metrics
 from qa.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from qa.api.state import AppState, ServiceFactory, open_service
-from qa.batching import close_fast_ask
 from qa.config import Settings
 from qa.service import QAService
 
@@ -99,8 +98,7 @@ def _lifespan(
             yield
             group.cancel_scope.cancel()
         await reloader.close()
-        if state.service is not None:
-            await close_fast_ask(state.service)
+        await state.close()
 
     return lifespan
 

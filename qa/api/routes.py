@@ -26,7 +26,7 @@ from qa.api.models import (
     SpanOut,
 )
 from qa.api.state import AppState
-from qa.batching import fast_ask
+from qa.batching import FastAsk
 from qa.config import RetrieverName
 from qa.schemas import AskResponse
 from qa.service import QAService
@@ -54,12 +54,20 @@ async def get_service(state: StateDep) -> QAService:
 ServiceDep = Annotated[QAService, Depends(get_service)]
 
 
+async def get_fast_ask(state: StateDep) -> FastAsk:
+    """The current service's batcher, owned by the app state; 503 until it is loaded."""
+    return state.fast_ask()
+
+
+FastAskDep = Annotated[FastAsk, Depends(get_fast_ask)]
+
+
 # -- questions ------------------------------------------------------------------------
 
 
 async def _answer(
     state: StateDep,
-    service: QAService,
+    fast: FastAsk,
     question: str,
     k: int | None,
     retriever: RetrieverName | None,
@@ -82,7 +90,7 @@ async def _answer(
     if k is not None and not 1 <= k <= settings.max_k:
         raise invalid("k", f"must be between 1 and {settings.max_k}, got {k}", where)
     async with asyncio.timeout(settings.request_timeout_s):  # cache, then batched encoding
-        answer = await fast_ask(service).ask(question, k, retriever, include_low_confidence)
+        answer = await fast.ask(question, k, retriever, include_low_confidence)
     state.metrics.questions.labels("true" if answer.answered else "false").inc()
     state.metrics.passages.inc(len(answer.hits))
     return Response(AskResponse.of(answer).model_dump_json(), media_type="application/json")
@@ -95,7 +103,7 @@ async def _answer(
     summary="Answer a question with cited passages",
     responses=responses(400, 413, 422, 503, 504),
 )
-async def ask_post(body: AskRequest, state: StateDep, service: ServiceDep) -> Response:
+async def ask_post(body: AskRequest, state: StateDep, fast: FastAskDep) -> Response:
     """The passages that answer the question, best first, each with its citation and quote.
 
     ``answered`` is false when no passage is similar enough: the service abstains and
@@ -103,7 +111,7 @@ async def ask_post(body: AskRequest, state: StateDep, service: ServiceDep) -> Re
     """
     return await _answer(
         state,
-        service,
+        fast,
         body.question,
         body.k,
         body.retriever,
@@ -122,7 +130,7 @@ async def ask_post(body: AskRequest, state: StateDep, service: ServiceDep) -> Re
 )
 async def ask_get(
     state: StateDep,
-    service: ServiceDep,
+    fast: FastAskDep,
     q: Annotated[
         Question,
         Query(
@@ -139,7 +147,7 @@ async def ask_get(
 ) -> Response:
     """Same as ``POST /ask``."""
     return await _answer(
-        state, service, q, k, retriever, include_low_confidence, where="query", field="q"
+        state, fast, q, k, retriever, include_low_confidence, where="query", field="q"
     )
 
 

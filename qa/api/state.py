@@ -17,14 +17,18 @@ import anyio.to_thread
 
 from qa.api.errors import not_ready
 from qa.api.metrics import Metrics
+from qa.batching import FastAsk
 from qa.config import Settings
+from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.indexing import check_index, published_manifest
 from qa.service import QAService
 
 log = logging.getLogger("qa.api")
 
-ServiceFactory = Callable[[Settings], QAService]
+# Settings, and the model already loaded (None on the first load): a reload passes the
+# serving model on, since a second copy's OpenMP threads slow every encode.
+ServiceFactory = Callable[[Settings, Embedder | None], QAService]
 Phase = Literal["loading", "ready", "failed"]
 T = TypeVar("T")
 
@@ -32,9 +36,10 @@ WARM_UP_QUESTION = "What is this collection about?"
 STALE_CACHE_S = 1.0
 
 
-def open_service(settings: Settings) -> QAService:
-    """The default factory: load the model and index, rebuilding as `qa ask` does."""
-    return QAService.open(settings, notice=log.warning)
+def open_service(settings: Settings, embedder: Embedder | None = None) -> QAService:
+    """The default factory: load the index (and the model unless given), rebuilding as
+    `qa ask` does."""
+    return QAService.open(settings, embedder, notice=log.warning)
 
 
 def warm_up(service: QAService) -> None:
@@ -49,7 +54,13 @@ class _Staleness:
 
 
 class AppState:
-    """The service (``None`` until ready) and the bookkeeping around it."""
+    """The service (``None`` until ready), its micro-batcher, and the bookkeeping around them.
+
+    The state owns what the app made: the ``FastAsk`` (batcher, search pool, answer
+    cache) of the current service, and every service its factory loaded, which it
+    closes when they are replaced or at shutdown. A service handed to ``create_app``
+    stays its caller's to close.
+    """
 
     def __init__(self, settings: Settings, factory: ServiceFactory, metrics: Metrics) -> None:
         self.settings = settings
@@ -58,15 +69,48 @@ class AppState:
         self.service: QAService | None = None
         self.phase: Phase = "loading"
         self.error: str | None = None
+        self._fast: FastAsk | None = None
+        self._owned: set[QAService] = set()  # loaded by the factory: closed by the app
         self._stale: _Staleness | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def set_ready(self, service: QAService) -> None:
+    def set_ready(self, service: QAService, owned: bool = False) -> FastAsk | None:
+        """Serve ``service`` from now on; returns the replaced service's ``FastAsk``."""
+        replaced = self._fast
         self.service = service
+        self._fast = None  # the next question starts the new service's batcher
+        if owned:
+            self._owned.add(service)
         self.phase = "ready"
         self.error = None
         self.metrics.ready.set(1)
+        return replaced
+
+    def fast_ask(self) -> FastAsk:
+        """The current service's batcher and cache, started on the first question.
+
+        Read from the event loop only, so a request gets a service and its own batcher,
+        never the batcher of another service.
+        """
+        service = self.require_service()
+        if self._fast is None:
+            self._fast = FastAsk(service)
+        return self._fast
+
+    async def retire(self, service: QAService, fast: FastAsk | None) -> None:
+        """Stop ``service``'s batcher and release its store, if the app loaded it."""
+        if fast is not None:
+            await fast.close()
+        if service in self._owned:
+            self._owned.discard(service)
+            await anyio.to_thread.run_sync(service.close)
+
+    async def close(self) -> None:
+        """Shutdown: stop the batcher and release the service being served."""
+        fast, self._fast = self._fast, None
+        if self.service is not None:
+            await self.retire(self.service, fast)
 
     async def load(self) -> None:
         """Build the service off the event loop, warm it up, then report ready."""
@@ -74,7 +118,7 @@ class AppState:
         log.info("loading the model and index")
         try:
             service = await anyio.to_thread.run_sync(
-                self.factory, self.settings, abandon_on_cancel=True
+                self.factory, self.settings, None, abandon_on_cancel=True
             )
             await anyio.to_thread.run_sync(warm_up, service, abandon_on_cancel=True)
         except QAError as exc:
@@ -85,7 +129,7 @@ class AppState:
             self._fail("unexpected error while loading the index; see the server log")
             log.exception("unexpected error while loading the index")
             return
-        self.set_ready(service)
+        self.set_ready(service, owned=True)
         snapshot = service.snapshot
         log.info(
             "ready: %d documents, %d passages in %.1fs",

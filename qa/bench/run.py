@@ -68,8 +68,8 @@ def run_http(config: BenchConfig, settings: Settings, log: Log) -> dict[str, Any
         qfile = work / "questions.json"
         qfile.write_text(json.dumps(questions), encoding="utf-8")
         index_dir = work / "index"
-        bench_settings = settings.model_copy(
-            update={"index_dir": index_dir, "torch_threads": config.torch_threads}
+        bench_settings = settings.with_overrides(
+            index_dir=index_dir, torch_threads=config.torch_threads
         )
         embedder = load_embedder(bench_settings)
 

@@ -35,8 +35,6 @@ def ask(
         fail("question must not be empty")
     if not 1 <= k <= settings.max_k:
         fail(f"k must be between 1 and {settings.max_k}, got {k}")
-    if retriever is not None and retriever not in RETRIEVERS:
-        fail(f"retriever must be one of {', '.join(RETRIEVERS)}, got {retriever!r}")
     seed_files(settings.seeds_dir)  # a missing or empty seeds/ fails before the model loads
 
     with progress_bar() as progress:

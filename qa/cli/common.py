@@ -17,10 +17,13 @@ stderr = Console(stderr=True)
 
 
 def settings_with(**overrides: Any) -> Settings:
-    """Environment settings, with the flags the user actually passed on top."""
-    base = Settings()
-    given = {key: value for key, value in overrides.items() if value is not None}
-    return base.model_copy(update=given) if given else base
+    """Environment settings, with the flags the user actually passed on top, validated.
+
+    A bad value raises ``SettingsError`` (one line, exit 2), from a flag or a variable.
+    """
+    return Settings.from_env(
+        **{key: value for key, value in overrides.items() if value is not None}
+    )
 
 
 def fail(message: str) -> NoReturn:

@@ -103,14 +103,12 @@ def evaluate(
     from qa.errors import QAError
 
     names = _retrievers(retriever)
-    if fusion is not None and fusion not in ("blend", "rrf"):
-        fail(f"--fusion must be 'blend' or 'rrf', got {fusion!r}")
-    settings = settings_with(
-        fusion=fusion, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
-    )
-    if not 1 <= k <= settings.max_k:
-        fail(f"k must be between 1 and {settings.max_k}, got {k}")
     try:
+        settings = settings_with(
+            fusion=fusion, rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=bm25_weight
+        )
+        if not 1 <= k <= settings.max_k:
+            fail(f"k must be between 1 and {settings.max_k}, got {k}")
         if beir is not None:
             _beir(settings, beir, names, chunk_tokens, overlap, as_json, report)
         elif sweep:
@@ -248,8 +246,8 @@ def _beir(
 
     if not folder.is_dir():
         fail(f"BEIR folder {folder} does not exist")
-    chosen = settings.model_copy(
-        update={
+    chosen = settings.with_overrides(
+        **{
             key: value
             for key, value in (("chunk_tokens", chunk_tokens), ("overlap", overlap))
             if value is not None

@@ -27,7 +27,8 @@ from qa.embedding import Embedder, Vectors
 from qa.errors import InvalidQuestionError
 from qa.evaluation.labels import EvaluationError
 from qa.indexing.pipeline import Parsed, run_pipeline, stale_store_reasons
-from qa.service import QAService, SearchOptions
+from qa.retrieval.pipeline import SearchOptions
+from qa.service import QAService
 from qa.store.faiss import FaissStore
 from qa.types import Block, BlockKind, Document, Progress, no_progress
 
@@ -222,7 +223,7 @@ def run_beir(
     progress("embedding queries", len(texts), len(texts))
     seconds["queries"] = time.perf_counter() - clock
     service = QAService(
-        settings.model_copy(update={"max_k": max(settings.max_k, HITS)}),
+        settings.with_overrides(max_k=max(settings.max_k, HITS)),
         embedder,
         snapshot,
         # Quotes do not change the ranking; without sentence vectors "dense" costs nothing.

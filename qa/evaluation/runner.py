@@ -24,7 +24,8 @@ from qa.evaluation.metrics import (
     reciprocal_rank,
 )
 from qa.indexing import memory_index
-from qa.service import QAService, SearchOptions
+from qa.retrieval.pipeline import SearchOptions
+from qa.service import QAService
 from qa.store.snapshot import Snapshot
 from qa.types import Answer, Document, Progress, no_progress
 
@@ -265,8 +266,8 @@ def variant_service(
 ) -> QAService:
     """A service over the index ``qa index`` would build with other chunking, held in
     memory: the saved index is never touched, so variants can be compared freely."""
-    chosen = settings.model_copy(
-        update={
+    chosen = settings.with_overrides(
+        **{
             key: value
             for key, value in (("chunk_tokens", chunk_tokens), ("overlap", overlap))
             if value is not None

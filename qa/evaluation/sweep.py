@@ -39,7 +39,7 @@ from qa.evaluation.runner import (
     variant_service,
 )
 from qa.indexing import memory_index
-from qa.service import SearchOptions
+from qa.retrieval.pipeline import SearchOptions
 from qa.store.snapshot import Snapshot
 from qa.types import Document, Progress, no_progress
 

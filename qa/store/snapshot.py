@@ -48,3 +48,8 @@ class Snapshot:
 
     def sentence_block(self, index: int) -> Vectors:
         return self.sentence_vectors[self.sentence_rows[index] : self.sentence_rows[index + 1]]
+
+    def close(self) -> None:
+        """Release the vector store (a Milvus client). The arrays and the memory-mapped
+        sentence file go with the last reference: a request may still hold a view."""
+        self.vectors.close()

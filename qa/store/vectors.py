@@ -33,6 +33,10 @@ class VectorStore(Protocol):
         """Write the store into ``folder``; return the file names written."""
         ...
 
+    def close(self) -> None:
+        """Release what the store holds open (a client, memory); searching after is an error."""
+        ...
+
 
 FAISS_FILE = "vectors.faiss"
 
@@ -166,3 +170,6 @@ class FaissVectorStore:
 
         faiss.write_index(self._index, str(folder / FAISS_FILE))
         return [FAISS_FILE]
+
+    def close(self) -> None:
+        """Nothing is held open; the index's memory goes with the last reference."""

@@ -141,6 +141,10 @@ class MilvusVectorStore:
         """Nothing to write: the vectors are in Milvus."""
         return []
 
+    def close(self) -> None:
+        """Close the client this snapshot was loaded with (each load opens its own)."""
+        self._client.close()
+
 
 def _passage_key(doc_id: str, passage_id: str) -> str:
     return f"{doc_id}/{passage_id}"

@@ -6,10 +6,11 @@ The CLI and the HTTP API both call ``QAService``; neither ranks anything itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from qa.config import RETRIEVERS, FusionName, QuoteMethod, RetrieverName, Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
@@ -21,7 +22,7 @@ from qa.retrieval.fusion import Fused, combine
 from qa.retrieval.quotes import choose_quote
 from qa.retrieval.rankers import bm25_ranked, dense_candidates
 from qa.store.snapshot import DocumentInfo, Snapshot
-from qa.types import Answer, Explain, Hit, Passage
+from qa.types import Answer, DocumentScope, Explain, Hit, Passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class QAService:
         self.embedder = embedder
         self.snapshot = snapshot
         self.options = options or SearchOptions.from_settings(settings)
+        self._doc_rows: tuple[Snapshot, dict[str, npt.NDArray[np.int64]]] | None = None
 
     @classmethod
     def open(
@@ -115,6 +117,39 @@ class QAService:
             )
         return cleaned
 
+    def scope(self, documents: Sequence[str] | None) -> DocumentScope | None:
+        """The passages of ``documents`` (``None``: the whole collection).
+
+        An unknown id is an ``InvalidQuestionError`` naming it, so a typo never
+        silently widens or empties the search.
+        """
+        if documents is None:
+            return None
+        if isinstance(documents, str):  # a lone id would otherwise be read letter by letter
+            documents = [documents]
+        if not documents:
+            raise InvalidQuestionError("documents must list at least one document id")
+        rows = self._rows_by_document()
+        unknown = [d for d in dict.fromkeys(documents) if d not in rows]
+        if unknown:
+            names = ", ".join(repr(d) for d in unknown)
+            raise InvalidQuestionError(
+                f"unknown document id{'s' if len(unknown) > 1 else ''} {names}"
+            )
+        doc_ids = tuple(sorted(set(documents)))
+        found = np.sort(np.concatenate([rows[d] for d in doc_ids]))
+        return DocumentScope(doc_ids, found)
+
+    def _rows_by_document(self) -> dict[str, npt.NDArray[np.int64]]:
+        """Snapshot rows of each document's passages, computed once per snapshot."""
+        snap = self.snapshot
+        cached = self._doc_rows
+        if cached is None or cached[0] is not snap:
+            owners = np.array([p.doc_id for p in snap.passages], dtype=object)
+            rows = {d: np.flatnonzero(owners == d).astype(np.int64) for d in snap.documents}
+            cached = self._doc_rows = (snap, rows)
+        return cached[1]
+
     # -- queries ------------------------------------------------------------------
 
     def encode_question(self, question: str) -> Vectors:
@@ -128,13 +163,16 @@ class QAService:
         retriever: str | None = None,
         include_low_confidence: bool = False,
         question_vector: Vectors | None = None,
+        documents: Sequence[str] | None = None,
     ) -> Answer:
+        """Cited passages for ``question``, only from ``documents`` when given."""
         started = time.perf_counter()
         k = self.settings.default_k if k is None else k
         name = retriever or self.options.retriever
         cleaned = self.validate(question, k, name)
+        scope = self.scope(documents)
         vector = self.encode_question(cleaned) if question_vector is None else question_vector
-        hits, confidence = self.search(cleaned, vector, k, name)
+        hits, confidence = self.search(cleaned, vector, k, name, scope)
         answered = confidence >= self.options.abstain_threshold and bool(hits)
         if not answered and not include_low_confidence:
             hits = []
@@ -148,17 +186,24 @@ class QAService:
         )
 
     def search(
-        self, question: str, vector: Vectors, k: int, retriever: str
+        self,
+        question: str,
+        vector: Vectors,
+        k: int,
+        retriever: str,
+        scope: DocumentScope | None = None,
     ) -> tuple[list[Hit], float]:
         """Ranked, de-duplicated hits with quotes, and the best dense cosine of any passage.
 
         Abstention looks at the dense score alone: BM25 scores have no fixed scale,
         and cosine similarity separates the labelled unanswerable questions cleanly.
+        With a ``scope`` both retrievers see only its passages, so the confidence is
+        that of the best passage in scope.
         """
         snap, opts = self.snapshot, self.options
         depth = max(opts.candidates, k * 4)
-        dense = dense_candidates(snap.vectors, vector[np.newaxis, :], depth)[0]
-        bm25, bm25_stats = bm25_ranked(snap.bm25, question, depth)
+        dense = dense_candidates(snap.vectors, vector[np.newaxis, :], depth, scope)[0]
+        bm25, bm25_stats = bm25_ranked(snap.bm25, question, depth, scope)
         ranking = combine(
             dense,
             bm25,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 
 class BlockKind(StrEnum):
     TITLE = "title"
@@ -149,3 +152,16 @@ class Answer:
     took_ms: float
     retriever: str
     confidence: float = 0.0  # best dense cosine of any passage; abstain below the threshold
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentScope:
+    """The documents a question may be answered from, resolved once per question.
+
+    ``doc_ids`` are sorted and distinct (they are part of the answer cache key);
+    ``rows`` are the snapshot rows of their passages, ascending. FAISS searches
+    those rows only; Milvus filters on ``doc_ids`` server-side.
+    """
+
+    doc_ids: tuple[str, ...]
+    rows: npt.NDArray[np.int64] = field(repr=False)

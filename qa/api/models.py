@@ -23,6 +23,10 @@ def _not_blank(value: str) -> str:
 # The pattern tells schema-driven clients (and fuzzers) what "not blank" means: Python's
 # ``\s`` is exactly what ``str.strip`` removes. The validator gives the clearer message.
 NOT_BLANK = r"\S"
+DOCUMENTS_HELP = (
+    "Answer only from these documents (ids from GET /documents). "
+    "An unknown id is a 422 that names it. Default: the whole collection."
+)
 Question = Annotated[str, AfterValidator(_not_blank)]
 
 
@@ -55,6 +59,12 @@ class AskRequest(BaseModel):
     include_low_confidence: bool = Field(
         default=False,
         description="Return the best passages even when the service abstains (answered=false).",
+    )
+    documents: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description=DOCUMENTS_HELP,
+        examples=[["china-russia-relations-in-the-age-of-trump"]],
     )
 
     @field_validator("k", mode="before")

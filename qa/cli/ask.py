@@ -23,6 +23,14 @@ def ask(
     no_rebuild: Annotated[
         bool, typer.Option("--no-rebuild", help="Fail instead of rebuilding a stale index.")
     ] = False,
+    documents: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--document",
+            "-d",
+            help="Answer only from this document id (see GET /documents); repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Answer QUESTION from the documents, citing each passage."""
     from qa.documents import seed_files
@@ -46,7 +54,9 @@ def ask(
             notice=lambda message: stderr.print(escape(message)),
             progress=progress,
         )
-    answer = service.ask(question, k, retriever, include_low_confidence=show_all)
+    answer = service.ask(
+        question, k, retriever, include_low_confidence=show_all, documents=documents or None
+    )
     if as_json:
         print(AskResponse.of(answer).model_dump_json(indent=2))
         return

@@ -53,7 +53,7 @@ from qa.store.backend import UpdateResult
 from qa.store.manifest import SCHEMA_VERSION, ChunkingEntry, DocumentEntry, Manifest, ModelEntry
 from qa.store.snapshot import DocumentInfo, Snapshot, passage_from, passage_record
 from qa.store.vectors import Ids, Scores
-from qa.types import Passage
+from qa.types import DocumentScope, Passage
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,11 @@ class MilvusVectorStore:
     def __len__(self) -> int:
         return len(self._row)
 
-    def search(self, queries: Vectors, k: int) -> tuple[Scores, Ids]:
-        k = max(1, min(k, len(self), 16384))
+    def search(
+        self, queries: Vectors, k: int, scope: DocumentScope | None = None
+    ) -> tuple[Scores, Ids]:
+        """With a ``scope``, Milvus filters on ``doc_id`` server-side, before ranking."""
+        k = max(1, min(k, len(self) if scope is None else len(scope.rows), 16384))
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         if len(self) == 0 or len(queries) == 0:
@@ -130,6 +133,7 @@ class MilvusVectorStore:
             anns_field="vector",
             search_params={"metric_type": "IP"},
             output_fields=[],
+            filter=_in(list(scope.doc_ids)) if scope is not None else "",
         )
         for q, hits in enumerate(results):
             col = 0

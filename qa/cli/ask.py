@@ -34,6 +34,7 @@ def ask(
 ) -> None:
     """Answer QUESTION from the documents, citing each passage."""
     from qa.documents import seed_files
+    from qa.errors import InvalidQuestionError
     from qa.schemas import AskResponse
     from qa.service import QAService
 
@@ -54,9 +55,12 @@ def ask(
             notice=lambda message: stderr.print(escape(message)),
             progress=progress,
         )
-    answer = service.ask(
-        question, k, retriever, include_low_confidence=show_all, documents=documents or None
-    )
+    try:
+        answer = service.ask(
+            question, k, retriever, include_low_confidence=show_all, documents=documents or None
+        )
+    except InvalidQuestionError as exc:  # an unknown --document: known only once loaded
+        fail(str(exc))
     if as_json:
         print(AskResponse.of(answer).model_dump_json(indent=2))
         return

@@ -105,20 +105,37 @@ def test_scope_rows_are_exactly_the_documents_passages(service: QAService) -> No
     expected = [i for i, p in enumerate(passages) if p.doc_id in {"alpha", "delta"}]
     assert scope.rows.tolist() == expected
     assert service.scope(None) is None
+    lone = service.scope("delta")  # a bare id from Python is one id, not five letters
+    assert lone is not None and lone.doc_ids == ("delta",)
 
 
-def test_milvus_filters_on_the_server(service: QAService) -> None:
+def test_the_vector_store_gets_the_scope(
+    service: QAService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAISS gets the scope's rows; Milvus turns it into a server-side filter expression."""
     store = service.snapshot.vectors
-    if not hasattr(store, "_client"):
-        pytest.skip("FAISS has no server")
-    recorder = RecordingClient(store._client)
-    store._client = recorder
-    try:
-        service.ask(GLACIERS, documents=["delta", "bravo"], retriever="dense")
-        service.ask(GLACIERS, retriever="dense")
-    finally:
-        store._client = recorder.real
-    assert [s["filter"] for s in recorder.searches] == ['doc_id in ["bravo", "delta"]', ""]
+    scopes: list[DocumentScope | None] = []
+    real_search = store.search
+
+    def search(queries: Any, k: int, scope: DocumentScope | None = None) -> Any:
+        scopes.append(scope)
+        return real_search(queries, k, scope)
+
+    monkeypatch.setattr(store, "search", search)
+    client = getattr(store, "_client", None)
+    recorder = RecordingClient(client) if client is not None else None
+    if recorder is not None:
+        monkeypatch.setattr(store, "_client", recorder)
+    service.ask(GLACIERS, documents=["delta", "bravo"], retriever="dense")
+    service.ask(GLACIERS, retriever="dense")
+    first, second = scopes
+    assert first is not None and first.doc_ids == ("bravo", "delta") and second is None
+    assert first.rows.tolist() == service.scope(["bravo", "delta"]).rows.tolist()  # type: ignore[union-attr]
+    if recorder is not None:
+        filters = [search["filter"] for search in recorder.searches]
+        assert filters == ['doc_id in ["bravo", "delta"]', ""]
+    else:
+        assert service.snapshot.manifest.vector_store == "faiss:Flat"
 
 
 def test_the_answer_cache_keeps_scopes_apart(service: QAService) -> None:

@@ -199,9 +199,61 @@ def stdio_session(cwd: Path, *args: str) -> dict[str, Any]:
 def test_stdio_session_from_the_project_folder_with_no_settings(
     built_project: Path, essay_service: QAService
 ) -> None:
+    published = (built_project / "index" / "current").resolve()
     out = stdio_session(built_project)
     check_session(out, AskResponse.of(essay_service.ask(QUESTION, k=3)))
-    assert not (built_project / "index" / "builds").joinpath(".tmp").exists()
+    # It served the project's own index, judged current with only default settings.
+    assert (built_project / "index" / "current").resolve() == published
+
+
+def test_stdio_stdout_carries_only_protocol(built_project: Path) -> None:
+    """Raw JSON-RPC, no SDK client: every stdout line is a message; the logs are on stderr."""
+    import json
+
+    child = subprocess.Popen(
+        [*qa_mcp_command(), "mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=minimal_env(),
+        cwd=built_project,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    hello = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    }
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"question": QUESTION, "k": 1}},
+        },
+    ]
+    try:
+        lines = []
+        for message in messages:
+            child.stdin.write(json.dumps(message) + "\n")
+            child.stdin.flush()
+            if "id" in message:
+                lines.append(child.stdout.readline())
+        child.stdin.close()
+        lines += child.stdout.readlines()  # until the server exits on end of input
+        assert child.wait(timeout=60) == 0
+        err = child.stderr.read() if child.stderr else ""
+    finally:
+        child.kill()
+    replies = [json.loads(line) for line in lines]  # any stray print would fail here
+    assert [r["id"] for r in replies] == [1, 2]
+    assert replies[0]["result"]["serverInfo"]["name"] == "qa-cite"
+    answer = replies[1]["result"]["structuredContent"]
+    assert answer["answered"] is True and len(answer["passages"]) == 1
+    assert "qa.mcp: ready: 1 documents" in err
 
 
 def test_stdio_reports_a_failed_load_as_not_ready(tmp_path: Path) -> None:

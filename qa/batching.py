@@ -159,6 +159,7 @@ class _Query:
     k: int
     retriever: str
     include_low_confidence: bool
+    documents: tuple[str, ...] | None = None  # a scoped question's sorted document ids
 
 
 class FastAsk:
@@ -196,17 +197,20 @@ class FastAsk:
         k: int | None = None,
         retriever: str | None = None,
         include_low_confidence: bool = False,
+        documents: Sequence[str] | None = None,
     ) -> Answer:
         service = self.service
         k = service.settings.default_k if k is None else k
         name = retriever or service.options.retriever
         cleaned = service.validate(question, k, name)  # bad input fails before queueing
-        key = cache_key(cleaned, k, name, include_low_confidence)
+        scope = service.scope(documents)
+        doc_ids = scope.doc_ids if scope is not None else None
+        key = cache_key(cleaned, k, name, include_low_confidence, doc_ids or ())
         snapshot = service.snapshot
         cached = self.cache.get(snapshot, key)
         if cached is not None:
             return dataclasses.replace(cached, question=question)
-        query = _Query(question, cleaned, k, name, include_low_confidence)
+        query = _Query(question, cleaned, k, name, include_low_confidence, doc_ids)
         pending = await self.batcher.submit(query)
         # A lone question comes back already answered: skip the event-loop round trip.
         answer = pending.result() if pending.done() else await asyncio.wrap_future(pending)
@@ -234,6 +238,7 @@ class FastAsk:
             query.retriever,
             query.include_low_confidence,
             question_vector=vector,
+            documents=query.documents,
         )
 
     def _encode_batch(self, questions: list[str]) -> list[Vectors | BaseException]:

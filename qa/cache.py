@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from qa.store.snapshot import Snapshot
 from qa.types import Answer
 
-CacheKey = tuple[str, int, str, bool]
+CacheKey = tuple[str, int, str, bool, tuple[str, ...]]
 
 
 def normalize(question: str) -> str:
@@ -28,8 +28,15 @@ def normalize(question: str) -> str:
     return " ".join(question.split())
 
 
-def cache_key(question: str, k: int, retriever: str, include_low_confidence: bool) -> CacheKey:
-    return (normalize(question), k, retriever, include_low_confidence)
+def cache_key(
+    question: str,
+    k: int,
+    retriever: str,
+    include_low_confidence: bool,
+    documents: tuple[str, ...] = (),
+) -> CacheKey:
+    """``documents``: the sorted ids of a scoped question; empty for the whole collection."""
+    return (normalize(question), k, retriever, include_low_confidence, documents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,7 @@ class CacheStats:
 
 
 class AnswerCache:
-    """Thread-safe LRU keyed by (question, k, retriever, include_low_confidence).
+    """Thread-safe LRU keyed by (question, k, retriever, include_low_confidence, documents).
 
     ``capacity == 0`` disables it. Invalidation is by snapshot identity, so a
     swapped index (new ``Snapshot`` object) can never be answered from old entries.

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     cors_origins: list[str] = Field(default_factory=list)
     admin_token: str | None = None
+    mcp: bool = Field(False, description="Serve MCP over streamable HTTP at /mcp on `qa serve`.")
     log_level: str = "INFO"
 
     @field_validator("model")

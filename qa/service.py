@@ -8,6 +8,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from qa.config import RETRIEVERS, Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from qa.errors import InvalidQuestionError, NotFoundError
@@ -16,7 +19,7 @@ from qa.retrieval import pipeline
 from qa.retrieval.fusion import Fused
 from qa.retrieval.pipeline import Found, Query, SearchOptions, Stage
 from qa.store.snapshot import DocumentInfo, Snapshot
-from qa.types import Answer, Hit, Passage, Progress
+from qa.types import Answer, DocumentScope, Hit, Passage, Progress
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -42,6 +45,7 @@ class QAService:
         self.snapshot = snapshot
         self.options = options or SearchOptions.from_settings(settings)
         self._closed = False
+        self._doc_rows: tuple[Snapshot, dict[str, npt.NDArray[np.int64]]] | None = None
 
     @classmethod
     def open(
@@ -82,6 +86,39 @@ class QAService:
             )
         return cleaned
 
+    def scope(self, documents: Sequence[str] | None) -> DocumentScope | None:
+        """The passages of ``documents`` (``None``: the whole collection).
+
+        An unknown id is an ``InvalidQuestionError`` naming it, so a typo never
+        silently widens or empties the search.
+        """
+        if documents is None:
+            return None
+        if isinstance(documents, str):  # a lone id would otherwise be read letter by letter
+            documents = [documents]
+        if not documents:
+            raise InvalidQuestionError("documents must list at least one document id")
+        rows = self._rows_by_document()
+        unknown = [d for d in dict.fromkeys(documents) if d not in rows]
+        if unknown:
+            names = ", ".join(repr(d) for d in unknown)
+            raise InvalidQuestionError(
+                f"unknown document id{'s' if len(unknown) > 1 else ''} {names}"
+            )
+        doc_ids = tuple(sorted(set(documents)))
+        found = np.sort(np.concatenate([rows[d] for d in doc_ids]))
+        return DocumentScope(doc_ids, found)
+
+    def _rows_by_document(self) -> dict[str, npt.NDArray[np.int64]]:
+        """Snapshot rows of each document's passages, computed once per snapshot."""
+        snap = self.snapshot
+        cached = self._doc_rows
+        if cached is None or cached[0] is not snap:
+            owners = np.array([p.doc_id for p in snap.passages], dtype=object)
+            rows = {d: np.flatnonzero(owners == d).astype(np.int64) for d in snap.documents}
+            cached = self._doc_rows = (snap, rows)
+        return cached[1]
+
     # -- queries ------------------------------------------------------------------
 
     def encode_question(self, question: str) -> Vectors:
@@ -96,6 +133,7 @@ class QAService:
         retriever: str,
         include_low_confidence: bool = True,
         depth: int = 0,
+        scope: DocumentScope | None = None,
     ) -> Query:
         """What the ranking stages see of one (already validated) question."""
         return Query(
@@ -107,6 +145,7 @@ class QAService:
             self.options,
             include_low_confidence,
             depth,
+            scope,
         )
 
     def ask(
@@ -116,13 +155,16 @@ class QAService:
         retriever: str | None = None,
         include_low_confidence: bool = False,
         question_vector: Vectors | None = None,
+        documents: Sequence[str] | None = None,
     ) -> Answer:
+        """Cited passages for ``question``, only from ``documents`` when given."""
         started = time.perf_counter()
         k = self.settings.default_k if k is None else k
         name = retriever or self.options.retriever
         cleaned = self.validate(question, k, name)
+        scope = self.scope(documents)
         vector = self.encode_question(cleaned) if question_vector is None else question_vector
-        found = self.run(self.query(cleaned, vector, k, name, include_low_confidence))
+        found = self.run(self.query(cleaned, vector, k, name, include_low_confidence, scope=scope))
         return Answer(
             question=question,
             answered=found.answered,
@@ -137,11 +179,17 @@ class QAService:
         return pipeline.run(query, stages)
 
     def search(
-        self, question: str, vector: Vectors, k: int, retriever: str
+        self,
+        question: str,
+        vector: Vectors,
+        k: int,
+        retriever: str,
+        scope: DocumentScope | None = None,
     ) -> tuple[list[Hit], float]:
         """Ranked, de-duplicated hits with quotes, and the best dense cosine of any passage
-        (hits are kept below the abstention threshold)."""
-        found = self.run(self.query(question, vector, k, retriever))
+        (hits are kept below the abstention threshold). With a ``scope`` both retrievers
+        see only its passages, so the confidence is that of the best passage in scope."""
+        found = self.run(self.query(question, vector, k, retriever, scope=scope))
         return list(found.hits), found.confidence
 
     def rank(self, question: str, vector: Vectors, depth: int, retriever: str) -> Sequence[Fused]:

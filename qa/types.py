@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 # (stage, done, total): lets an edge draw a progress bar without the core knowing rich.
 Progress = Callable[[str, int, int], None]
 
@@ -158,3 +161,16 @@ class Answer:
     took_ms: float
     retriever: str
     confidence: float = 0.0  # best dense cosine of any passage; abstain below the threshold
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentScope:
+    """The documents a question may be answered from, resolved once per question.
+
+    ``doc_ids`` are sorted and distinct (they are part of the answer cache key);
+    ``rows`` are the snapshot rows of their passages, ascending. FAISS searches
+    those rows only; Milvus filters on ``doc_ids`` server-side.
+    """
+
+    doc_ids: tuple[str, ...]
+    rows: npt.NDArray[np.int64] = field(repr=False)

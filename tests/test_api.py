@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from qa.api import create_app
 from qa.api.middleware import BodyLimitMiddleware
+from qa.api.models import NOT_BLANK
 from qa.config import Settings
 from qa.errors import StaleIndexError
 from qa.schemas import AskResponse
@@ -522,3 +524,18 @@ def test_slow_query_does_not_block_healthz(
         assert time.perf_counter() - started < 0.5
         worker.join()
     assert results == [200]
+
+
+def test_the_schema_pattern_for_a_question_matches_what_the_server_calls_blank() -> None:
+    """A client that trusts the schema's ``pattern`` is never refused as "empty", and a
+    question the server calls blank never matches it: the same set, code point by code point."""
+    pattern = re.compile(NOT_BLANK)
+    differs = [
+        hex(code)
+        for code in range(sys.maxunicode + 1)
+        if (pattern.search(chr(code)) is None) != (not chr(code).strip())
+    ]
+    assert differs == []
+    # Python and ECMAScript (JSON Schema's dialect) read \s, \S, \w, \d differently:
+    # ECMAScript's \S accepts U+001C-U+001F and U+0085, which str.strip removes.
+    assert not re.search(r"\\[sSwWdD]", NOT_BLANK), NOT_BLANK

@@ -199,3 +199,19 @@ def test_index_then_ask_end_to_end_and_no_rebuild(tmp_path: Path) -> None:
     assert passage["citation"]["section"] == "Compost"
     assert passage["citation"]["label"] == "Garden notes — Compost ¶1"
     assert passage["citation"]["lines"] == [13, 13]
+
+
+def test_ask_scoped_to_documents(cli: CliRunner, essay_service: object) -> None:
+    question = "Is the Sino-Russian relationship an alliance?"
+    whole = cli.invoke(app, ["ask", question, "--json", "-k", "2"])
+    scoped = cli.invoke(app, ["ask", question, "--json", "-k", "2", "--document", ESSAY_ID])
+    assert scoped.exit_code == 0, scoped.stderr
+    # The whole collection as the scope: the same passages (cosines agree to float32 rounding).
+    a, b = (json.loads(r.stdout)["passages"] for r in (whole, scoped))
+    assert [(p["id"], p["citation"], p["quote"]) for p in a] == [
+        (p["id"], p["citation"], p["quote"]) for p in b
+    ]
+    assert [p["score"] for p in a] == pytest.approx([p["score"] for p in b], abs=1e-5)
+    unknown = cli.invoke(app, ["ask", question, "-d", ESSAY_ID, "-d", "nope", "-d", "zap"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == "error: unknown document ids 'nope', 'zap'"

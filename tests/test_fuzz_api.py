@@ -68,27 +68,37 @@ def api(
         yield schemathesis.openapi.from_asgi("/openapi.json", app), collection
 
 
-def within_documented_span(case: Case, collection: Collection) -> Case:
-    """Keep valid span requests inside the rule the schema states in words.
+def within_documented_rules(case: Case, collection: Collection) -> Case:
+    """Keep valid requests inside the rules the schema states in words.
 
-    ``start <= end <= length`` ties two parameters to the document, which OpenAPI
-    cannot express, so valid cases are moved inside it; invalid cases are left alone,
-    and ``test_api.py`` checks the 422 for spans outside it.
+    Two rules tie a request to the collection, which OpenAPI cannot express: a span
+    needs ``start <= end <= length``, and ``documents`` must name existing documents
+    (an unknown id is a 422 that names it). Valid cases are moved inside them; invalid
+    cases are left alone, and ``test_api.py`` / ``test_scope.py`` check those 422s.
     """
-    if case.operation.label != SPAN_OPERATION or case.meta is None:
+    if case.meta is None or not case.meta.generation.mode.is_positive:
         return case
-    if not case.meta.generation.mode.is_positive or not isinstance(case.query, dict):
-        return case
-    length = collection.doc_lengths.get((case.path_parameters or {}).get("doc_id", ""))
-    if length is None:
-        return case  # an unknown document is a 404 whatever the span
-    start = case.query.get("start")
-    if isinstance(start, int):
-        start = case.query["start"] = min(start, length)
-    end = case.query.get("end")
-    if isinstance(end, int):
-        case.query["end"] = max(start if isinstance(start, int) else 0, min(end, length))
+    if case.operation.label == SPAN_OPERATION and isinstance(case.query, dict):
+        _inside_the_document(case.query, collection, case.path_parameters or {})
+    for carrier in (case.query, case.body):
+        if isinstance(carrier, dict) and isinstance(carrier.get("documents"), list):
+            ids = list(collection.doc_lengths)
+            carrier["documents"] = [ids[i % len(ids)] for i in range(len(carrier["documents"]))]
     return case
+
+
+def _inside_the_document(
+    query: dict[str, Any], collection: Collection, path: dict[str, Any]
+) -> None:
+    length = collection.doc_lengths.get(path.get("doc_id", ""))
+    if length is None:
+        return  # an unknown document is a 404 whatever the span
+    start = query.get("start")
+    if isinstance(start, int):
+        start = query["start"] = min(start, length)
+    end = query.get("end")
+    if isinstance(end, int):
+        query["end"] = max(start if isinstance(start, int) else 0, min(end, length))
 
 
 def cases(operation: APIOperation, collection: Collection) -> st.SearchStrategy[Case]:
@@ -97,7 +107,7 @@ def cases(operation: APIOperation, collection: Collection) -> st.SearchStrategy[
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         for fixed in [None, *collection.fixed_path_parameters(operation)]
     ]
-    return st.one_of(strategies).map(lambda case: within_documented_span(case, collection))
+    return st.one_of(strategies).map(lambda case: within_documented_rules(case, collection))
 
 
 def fuzz(operation: APIOperation, collection: Collection, statuses: Counter[int]) -> None:

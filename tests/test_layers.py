@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 # Top to bottom. A name covers the module and everything under it; the most
-# specific name wins (``qa`` itself is only ``qa/__init__.py``: the version).
+# specific name wins (``qa`` itself is only ``qa/__init__.py``).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("edges", ("qa.cli", "qa.api", "qa.mcp", "qa.bench")),
+    # ``qa`` itself (``qa/__init__.py``) is the Python API: ``from qa import Collection``.
+    ("edges", ("qa.cli", "qa.api", "qa.mcp", "qa.bench", "qa.collection", "qa")),
     ("evaluation", ("qa.evaluation",)),
     ("serving", ("qa.batching", "qa.cache", "qa.schemas")),
     ("service", ("qa.service",)),
@@ -36,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "qa.types",
             "qa.config",
             "qa.errors",
-            "qa",
+            "qa.version",
         ),
     ),
 ]
@@ -203,4 +204,5 @@ def test_the_layer_check_sees_an_upward_import() -> None:
     assert layer_of("qa.store.faiss.store") > layer_of("qa.indexing.pipeline")
     assert layer_of("qa.store.memory") > layer_of("qa.retrieval.rankers")
     assert layer_of("qa.api.app") < layer_of("qa.service")
-    assert layer_of("qa") == len(LAYERS) - 1
+    assert layer_of("qa") == 0, "qa/__init__.py is the Python API, an edge"
+    assert layer_of("qa.version") == len(LAYERS) - 1

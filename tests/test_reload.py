@@ -175,6 +175,19 @@ def test_changed_seed_is_stale_then_reloaded_atomically_under_load(
 # -- what the app owns ------------------------------------------------------------------
 
 
+def record_stopped_batchers(monkeypatch: pytest.MonkeyPatch) -> list[FastAsk]:
+    """Every batcher stopped from now on, in order (``FastAsk.close`` still runs)."""
+    stopped: list[FastAsk] = []
+    real_close = FastAsk.close
+
+    async def close(self: FastAsk) -> None:
+        stopped.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(FastAsk, "close", close)
+    return stopped
+
+
 def wait_ready(client: TestClient) -> None:
     deadline = time.monotonic() + 30
     while client.get("/readyz").status_code != 200:
@@ -191,14 +204,7 @@ def test_reload_reuses_the_model_and_releases_the_replaced_service(
         models.append(model)
         return factory(settings, model)
 
-    stopped: list[FastAsk] = []
-    real_close = FastAsk.close
-
-    async def close(self: FastAsk) -> None:
-        stopped.append(self)
-        await real_close(self)
-
-    monkeypatch.setattr(FastAsk, "close", close)
+    stopped = record_stopped_batchers(monkeypatch)
     app = create_app(admin_settings, service_factory=counting)
     state = app.state.qa
     with TestClient(app) as client:
@@ -226,14 +232,7 @@ def test_a_given_service_stays_its_callers_but_its_batcher_is_stopped(
     admin_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = factory(admin_settings)
-    stopped: list[FastAsk] = []
-    real_close = FastAsk.close
-
-    async def close(self: FastAsk) -> None:
-        stopped.append(self)
-        await real_close(self)
-
-    monkeypatch.setattr(FastAsk, "close", close)
+    stopped = record_stopped_batchers(monkeypatch)
     app = create_app(admin_settings, service=service)
     for _ in range(2):  # a second client on the same app gets a fresh batcher
         with TestClient(app) as client:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import __version__
 from qa.errors import StaleIndexError
 from qa.indexing import build_index, check_index, open_index
 from qa.store.faiss.folders import current_build, load_snapshot
 from qa.store.manifest import SCHEMA_VERSION
+from qa.version import __version__
 from tests.helpers import ESSAY, FakeEmbedder, make_settings
 
 

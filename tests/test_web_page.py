@@ -164,3 +164,34 @@ def test_readable_at_phone_width(browser: Any, live_server: str, console_errors:
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     page.screenshot(path=str(ARTIFACTS / "page-375px-document.png"))
     assert console_errors == [], console_errors
+
+
+def test_scope_a_question_to_one_document(
+    browser: Any, live_server: str, console_errors: list[str]
+) -> None:
+    doc_id = "china-russia-relations-in-the-age-of-trump"
+    page = open_page(browser, live_server, console_errors, viewport={"width": 1100, "height": 900})
+    picker = page.locator("#scope")
+    page.wait_for_function("document.querySelectorAll('#scope option').length === 2")
+    assert picker.locator("option").all_inner_texts() == [
+        "All documents",
+        "Convergence and divergence: China-Russia relations in the age of Trump",
+    ]
+    picker.select_option(doc_id)
+    page.locator("#question").focus()
+    with page.expect_request(lambda r: r.url.endswith("/ask") and r.method == "POST") as sent:
+        ask(page, QUESTION)
+    assert sent.value.post_data_json["documents"] == [doc_id]
+    page.wait_for_selector("#passages li")
+    assert f"in={doc_id}" in page.url
+
+    page.reload()  # the scope survives in the URL
+    page.wait_for_selector("#passages li")
+    page.wait_for_function(f"document.getElementById('scope').value === '{doc_id}'")
+
+    page.goto(f"{live_server}/?q=alliance&in=nope")
+    error = page.locator("#error")
+    error.wait_for(state="visible")
+    assert "unknown document id 'nope'" in error.inner_text()
+    console_errors[:] = [e for e in console_errors if "422" not in e]  # the refused request
+    assert console_errors == [], console_errors

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -11,14 +11,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from qa import __version__
-from qa.api import admin, docs, errors, routes
+from qa.api import admin, docs, errors, mcp_http, routes
 from qa.api.metrics import Metrics
 from qa.api.middleware import REQUEST_ID_HEADER, BodyLimitMiddleware, RequestContextMiddleware
 from qa.api.state import AppState, ServiceFactory, open_service
 from qa.config import Settings
 from qa.service import QAService
+from qa.version import __version__
 
 DESCRIPTION = """\
 Answers questions from the documents in `seeds/`, offline, citing each passage:
@@ -53,13 +54,15 @@ def create_app(
 
     reloader = admin.Reloader(state)
     swagger_ui = docs.swagger_ui_dir()  # served locally when installed, else from a CDN
+    sessions: list[StreamableHTTPSessionManager] = []
     app = FastAPI(
         title="qa-cite",
         version=__version__,
         description=DESCRIPTION,
         openapi_tags=TAGS,
-        lifespan=_lifespan(state, reloader),
+        lifespan=_lifespan(state, reloader, sessions),
         docs_url=None if swagger_ui else docs.DOCS_PATH,
+        redoc_url=None,  # ReDoc only loads from a CDN (no package ships it); /docs is offline
     )
     app.state.qa = state
     app.state.reloader = reloader
@@ -69,6 +72,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
     if swagger_ui:
         docs.install(app, swagger_ui)
+    if settings.mcp:
+        sessions.append(mcp_http.install(app, state))
 
     # Added innermost first: the request context wraps everything, so even a 413 or a
     # CORS preflight is logged, counted and carries its request id.
@@ -88,11 +93,13 @@ def create_app(
 
 
 def _lifespan(
-    state: AppState, reloader: admin.Reloader
+    state: AppState, reloader: admin.Reloader, sessions: list[StreamableHTTPSessionManager]
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as group:
+        async with AsyncExitStack() as stack, anyio.create_task_group() as group:
+            for manager in sessions:  # /mcp's session manager, when QA_MCP is on
+                await stack.enter_async_context(manager.run())
             if state.service is None:
                 group.start_soon(state.load)
             yield

@@ -20,9 +20,18 @@ def _not_blank(value: str) -> str:
 
 # The upper bound comes from Settings.max_question_chars and is checked by the route,
 # so the limit stays configurable; the app patches it into the OpenAPI schema.
-# The pattern tells schema-driven clients (and fuzzers) what "not blank" means: Python's
-# ``\s`` is exactly what ``str.strip`` removes. The validator gives the clearer message.
-NOT_BLANK = r"\S"
+# The pattern tells schema-driven clients (and fuzzers) what "not blank" means: a
+# character that ``str.strip`` keeps. It lists the 29 characters Python strips, since
+# a JSON Schema ``\S`` is ECMAScript's, which keeps U+001C to U+001F and U+0085.
+# The validator gives the clearer message.
+NOT_BLANK = (
+    r"[^\t\n\u000b\u000c\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a"
+    r"\u2028\u2029\u202f\u205f\u3000]"
+)
+DOCUMENTS_HELP = (
+    "Answer only from these documents (ids from GET /documents). "
+    "An unknown id is a 422 that names it. Default: the whole collection."
+)
 Question = Annotated[str, AfterValidator(_not_blank)]
 
 
@@ -55,6 +64,12 @@ class AskRequest(BaseModel):
     include_low_confidence: bool = Field(
         default=False,
         description="Return the best passages even when the service abstains (answered=false).",
+    )
+    documents: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description=DOCUMENTS_HELP,
+        examples=[["china-russia-relations-in-the-age-of-trump"]],
     )
 
     @field_validator("k", mode="before")

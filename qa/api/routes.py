@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, Response
 
 from qa.api.errors import RETRY_AFTER_S, ApiError, invalid, responses
 from qa.api.models import (
+    DOCUMENTS_HELP,
     NOT_BLANK,
     AskRequest,
     DocumentDetail,
@@ -28,6 +29,7 @@ from qa.api.models import (
 from qa.api.state import AppState
 from qa.batching import FastAsk
 from qa.config import RetrieverName
+from qa.errors import InvalidQuestionError
 from qa.schemas import AskResponse
 from qa.service import QAService
 
@@ -72,6 +74,7 @@ async def _answer(
     k: int | None,
     retriever: RetrieverName | None,
     include_low_confidence: bool,
+    documents: list[str] | None,
     where: str,
     field: str,
 ) -> Response:
@@ -89,8 +92,12 @@ async def _answer(
         )
     if k is not None and not 1 <= k <= settings.max_k:
         raise invalid("k", f"must be between 1 and {settings.max_k}, got {k}", where)
+    try:
+        fast.service.scope(documents)
+    except InvalidQuestionError as exc:
+        raise invalid("documents", str(exc), where) from None
     async with asyncio.timeout(settings.request_timeout_s):  # cache, then batched encoding
-        answer = await fast.ask(question, k, retriever, include_low_confidence)
+        answer = await fast.ask(question, k, retriever, include_low_confidence, documents)
     state.metrics.questions.labels("true" if answer.answered else "false").inc()
     state.metrics.passages.inc(len(answer.hits))
     return Response(AskResponse.of(answer).model_dump_json(), media_type="application/json")
@@ -116,6 +123,7 @@ async def ask_post(body: AskRequest, state: StateDep, fast: FastAskDep) -> Respo
         body.k,
         body.retriever,
         body.include_low_confidence,
+        body.documents,
         where="body",
         field="question",
     )
@@ -144,10 +152,22 @@ async def ask_get(
     include_low_confidence: Annotated[
         bool, Query(description="Return passages even when abstaining.")
     ] = False,
+    documents: Annotated[
+        list[str] | None,
+        Query(min_length=1, description=DOCUMENTS_HELP + " Repeat the parameter for several."),
+    ] = None,
 ) -> Response:
     """Same as ``POST /ask``."""
     return await _answer(
-        state, fast, q, k, retriever, include_low_confidence, where="query", field="q"
+        state,
+        fast,
+        q,
+        k,
+        retriever,
+        include_low_confidence,
+        documents,
+        where="query",
+        field="q",
     )
 
 

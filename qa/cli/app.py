@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qa.cli import ask, bench, evaluate, index, serve
+from qa.cli import ask, bench, evaluate, index, mcp, serve
 
 app = typer.Typer(
     name="qa",
@@ -20,6 +20,7 @@ app.command("index")(index.index)
 app.command("eval")(evaluate.evaluate)
 app.command("serve")(serve.serve)
 app.command("bench")(bench.bench)
+app.command("mcp")(mcp.mcp)
 
 
 def main() -> None:

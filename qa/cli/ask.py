@@ -23,8 +23,17 @@ def ask(
     no_rebuild: Annotated[
         bool, typer.Option("--no-rebuild", help="Fail instead of rebuilding a stale index.")
     ] = False,
+    documents: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--document",
+            "-d",
+            help="Answer only from this document id (see GET /documents); repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Answer QUESTION from the documents, citing each passage."""
+    from qa.errors import InvalidQuestionError
     from qa.indexing.seeds import seed_files
     from qa.schemas import AskResponse
     from qa.service import QAService
@@ -44,7 +53,12 @@ def ask(
             notice=lambda message: stderr.print(escape(message)),
             progress=progress,
         )
-    answer = service.ask(question, k, retriever, include_low_confidence=show_all)
+    try:
+        answer = service.ask(
+            question, k, retriever, include_low_confidence=show_all, documents=documents or None
+        )
+    except InvalidQuestionError as exc:  # an unknown --document: known only once loaded
+        fail(str(exc))
     if as_json:
         print(AskResponse.of(answer).model_dump_json(indent=2))
         return

@@ -6,8 +6,8 @@ Every stage is a function from what the stages before it found (``Found``) to wh
 it finds, so a new stage (a reranker, another retriever's channel) is one function
 and one line in ``RANKING`` or ``ANSWERING``. ``QAService`` runs the whole list for
 an answer; a benchmark that needs only the order of passages (BEIR) runs
-``RANKING``. What a question may see belongs to ``Query``: a scope (allowed
-documents) would be one more field there, read by the candidate stage.
+``RANKING``. What a question may see belongs to ``Query``: its scope (the allowed
+documents) is read by the candidate stage, so every later stage sees only those.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from qa.retrieval.fusion import Fused, combine
 from qa.retrieval.quotes import choose_quote
 from qa.retrieval.rankers import Candidates, ScoreStats, bm25_ranked, dense_candidates
 from qa.store.vectors import VectorStore
-from qa.types import Explain, Hit, Passage
+from qa.types import DocumentScope, Explain, Hit, Passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,7 @@ class Query:
     options: SearchOptions
     include_low_confidence: bool = True
     depth: int = 0  # candidates per retriever; 0: the options' depth, at least 4 k
+    scope: DocumentScope | None = None  # only these documents' passages; None: all
 
     @property
     def candidate_depth(self) -> int:
@@ -129,8 +130,9 @@ class Stage(Protocol):
 def candidates(query: Query, found: Found) -> Found:
     """Each retriever's own list: nearest vectors, and passages sharing stemmed terms."""
     collection, depth = query.collection, query.candidate_depth
-    dense = dense_candidates(collection.vectors, query.vector[np.newaxis, :], depth)[0]
-    bm25, bm25_stats = bm25_ranked(collection.bm25, query.text, depth)
+    vector = query.vector[np.newaxis, :]
+    dense = dense_candidates(collection.vectors, vector, depth, query.scope)[0]
+    bm25, bm25_stats = bm25_ranked(collection.bm25, query.text, depth, query.scope)
     return dataclasses.replace(found, dense=dense, bm25=bm25, bm25_stats=bm25_stats)
 
 

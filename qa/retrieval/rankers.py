@@ -13,6 +13,7 @@ import numpy.typing as npt
 from qa.embedding import Vectors
 from qa.retrieval.bm25 import BM25Index
 from qa.store.vectors import VectorStore
+from qa.types import DocumentScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +85,11 @@ class Candidates(LazySequence[Candidate]):
         )
 
 
-def dense_candidates(store: VectorStore, queries: Vectors, depth: int) -> list[Candidates]:
-    """Nearest passages by cosine similarity, one list per query vector."""
-    scores, ids = store.search(queries, depth)
+def dense_candidates(
+    store: VectorStore, queries: Vectors, depth: int, scope: DocumentScope | None = None
+) -> list[Candidates]:
+    """Nearest passages by cosine similarity, one list per query vector (within ``scope``)."""
+    scores, ids = store.search(queries, depth, scope)
     out = []
     for row_scores, row_ids in zip(scores, ids, strict=True):
         found = row_ids >= 0
@@ -128,8 +131,18 @@ class ScoreStats:
         return ((self.floor if score is None else score) - self.mean) / self.std
 
 
-def bm25_ranked(bm25: BM25Index, question: str, depth: int) -> tuple[Candidates, ScoreStats]:
+def bm25_ranked(
+    bm25: BM25Index, question: str, depth: int, scope: DocumentScope | None = None
+) -> tuple[Candidates, ScoreStats]:
     """Passages sharing stemmed terms with the question, by BM25 score, plus the
-    statistics of every passage's score (zeros included) for normalisation."""
+    statistics of every passage's score (zeros included) for normalisation.
+
+    With a ``scope``, passages outside it score zero and the statistics describe
+    the scoped passages alone, so fusion puts the two retrievers on the scope's scale.
+    """
     scores = bm25.scores(question)
-    return top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)
+    if scope is None:
+        return top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)
+    scoped = np.zeros_like(scores)
+    scoped[scope.rows] = scores[scope.rows]
+    return top_scores(scoped, depth), ScoreStats.of(scores[scope.rows], floor=0.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from qa import __version__
 from qa.config import ChunkSettings
+from qa.version import __version__
 
 SCHEMA_VERSION = 3  # 2: sentence rows in their own file; incremental builds; 3: BM25 stoplist
 MANIFEST_FILE = "manifest.json"

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.embedding import Vectors
+from qa.types import DocumentScope
 
 Scores = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
@@ -25,8 +26,13 @@ class VectorStore(Protocol):
 
     def __len__(self) -> int: ...
 
-    def search(self, queries: Vectors, k: int) -> tuple[Scores, Ids]:
-        """Top ``k`` rows per query, best first; missing results have id -1."""
+    def search(
+        self, queries: Vectors, k: int, scope: DocumentScope | None = None
+    ) -> tuple[Scores, Ids]:
+        """Top ``k`` rows per query, best first; missing results have id -1.
+
+        With a ``scope``, only rows of its documents are returned.
+        """
         ...
 
     def save(self, folder: Path) -> list[str]:
@@ -52,6 +58,9 @@ FAISS_FILE = "vectors.faiss"
 FLAT_MAX = 20_000
 HNSW_MAX = 200_000
 HNSW_SPEC = "HNSW32|efConstruction=40,efSearch=128"
+# A scoped search scores up to this many rows exactly (their vectors copied out of
+# the index); a larger scope searches the whole index more deeply and filters.
+SCOPE_EXACT_MAX = FLAT_MAX
 IVF_PROBE_SHARE = 16  # nprobe = nlist / this
 IVF_RERANK = 4  # k_factor_rf: re-rank this many SQ8 candidates per requested result
 TRAIN_PER_LIST = 64  # k-means sample: faiss wants 39 to 256 points per centroid
@@ -157,13 +166,44 @@ class FaissVectorStore:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def search(self, queries: Vectors, k: int) -> tuple[Scores, Ids]:
+    def search(
+        self, queries: Vectors, k: int, scope: DocumentScope | None = None
+    ) -> tuple[Scores, Ids]:
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
-        scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if scope is not None:
+            return self._search_scope(queries, k, scope.rows)
+        scores, ids = self._index.search(queries, k)
         return scores.astype(np.float32), ids.astype(np.int64)
+
+    def _search_scope(self, queries: Vectors, k: int, rows: Ids) -> tuple[Scores, Ids]:
+        """Top ``k`` among ``rows``: exact over their vectors when few, else over-fetch and filter.
+
+        FAISS's own ID selectors lose most results under HNSW when the scope is small
+        (the graph walk meets few allowed nodes) and are refused by the refined IVF index.
+        """
+        k = min(k, len(rows))
+        if k == 0:
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.float32), empty.astype(np.int64)
+        if len(rows) <= SCOPE_EXACT_MAX:
+            subset = self._index.reconstruct_batch(rows)
+            sims = queries @ subset.T
+            order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(sims, order, 1).astype(np.float32), rows[order]
+        depth = min(len(self), k * -(-len(self) // len(rows)) * 2)
+        scores, ids = self._index.search(queries, depth)
+        allowed = np.isin(ids, rows)
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        out_ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for q in range(len(queries)):
+            keep = np.flatnonzero(allowed[q])[:k]
+            out_scores[q, : len(keep)] = scores[q, keep]
+            out_ids[q, : len(keep)] = ids[q, keep]
+        return out_scores, out_ids
 
     def save(self, folder: Path) -> list[str]:
         import faiss

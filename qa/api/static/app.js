@@ -9,6 +9,7 @@
   const kSelect = $("k");
   const retrieverSelect = $("retriever");
   const lowBox = $("low");
+  const scopeSelect = $("scope");
   const askButton = $("ask");
   const statusBox = $("status");
   const errorBox = $("error");
@@ -73,7 +74,31 @@
       k: Number(kSelect.value),
       retriever: retrieverSelect.value,
       include_low_confidence: lowBox.checked,
+      ...(scopeSelect.value ? { documents: [scopeSelect.value] } : {}),
     };
+  }
+
+  // The scope picker lists the collection's documents; a scope from the URL waits for them.
+  let wantedScope = "";
+  async function loadDocuments() {
+    try {
+      const response = await fetch("/documents", { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const body = await response.json();
+      for (const doc of body.documents) {
+        const option = el("option", null, doc.title || doc.id);
+        option.value = doc.id;
+        scopeSelect.append(option);
+      }
+      if (wantedScope) scopeSelect.value = wantedScope;
+    } catch (_) {
+      // Without the list the picker offers "All documents" only; asking still works.
+    }
+  }
+
+  function setScope(docId) {
+    wantedScope = docId || "";
+    scopeSelect.value = wantedScope;
   }
 
   function queryParams(query) {
@@ -82,6 +107,7 @@
     params.set("k", String(query.k));
     params.set("retriever", query.retriever);
     if (query.include_low_confidence) params.set("low", "1");
+    if (query.documents) params.set("in", query.documents[0]);
     return params;
   }
 
@@ -276,7 +302,10 @@
       if (params.get("k")) kSelect.value = params.get("k");
       if (params.get("retriever")) retrieverSelect.value = params.get("retriever");
       lowBox.checked = params.get("low") === "1";
-      ask(queryFromForm());
+      setScope(params.get("in"));
+      const query = queryFromForm();
+      if (params.get("in")) query.documents = [params.get("in")]; // even before the list loads
+      ask(query);
     } else {
       results.hidden = list.childElementCount === 0 && abstain.hidden;
       setStatus("");
@@ -308,5 +337,6 @@
   });
 
   window.addEventListener("popstate", route);
+  loadDocuments();
   route();
 })();

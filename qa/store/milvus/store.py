@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from qa import __version__
 from qa.embedding import Vectors
 from qa.errors import CorruptIndexError, IndexMissingError, VectorStoreUnavailableError
 from qa.keywords import BM25Index
@@ -49,7 +48,8 @@ from qa.store.protocol import EmbeddedDocument, Published
 from qa.store.records import decode_passage, encode_passage
 from qa.store.snapshot import DocumentInfo, Snapshot
 from qa.store.vectors import Ids, Scores
-from qa.types import Passage, Progress
+from qa.types import DocumentScope, Passage, Progress
+from qa.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,11 @@ class MilvusVectorStore:
     def __len__(self) -> int:
         return len(self._row)
 
-    def search(self, queries: Vectors, k: int) -> tuple[Scores, Ids]:
-        k = max(1, min(k, len(self), 16384))
+    def search(
+        self, queries: Vectors, k: int, scope: DocumentScope | None = None
+    ) -> tuple[Scores, Ids]:
+        """With a ``scope``, Milvus filters on ``doc_id`` server-side, before ranking."""
+        k = max(1, min(k, len(self) if scope is None else len(scope.rows), 16384))
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         if len(self) == 0 or len(queries) == 0:
@@ -126,6 +129,7 @@ class MilvusVectorStore:
             anns_field="vector",
             search_params={"metric_type": "IP"},
             output_fields=[],
+            filter=_in(list(scope.doc_ids)) if scope is not None else "",
         )
         for q, hits in enumerate(results):
             col = 0

@@ -170,7 +170,6 @@ def test_beir_fixture_known_answers(cli_project: Path, tmp_path: Path) -> None:
 
 def test_beir_ranks_through_the_service(cli_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every BEIR query is asked of ``QAService.ask``; documents pool by their best passage."""
-    from qa.evaluation.beir import HITS
     from qa.service import QAService
 
     real_ask = QAService.ask
@@ -194,7 +193,9 @@ def test_beir_ranks_through_the_service(cli_project: Path, monkeypatch: pytest.M
     code, out, err = _run("--beir", str(BEIR_MINI), "--json", "-r", "bm25")
     assert code == 0, err
     data = json.loads(out)
-    assert len(asked) == 4 and {(k, r, low) for _, k, r, low in asked} == {(HITS, "bm25", True)}
+    assert len(asked) == 4 and {(k, r, low) for _, k, r, low in asked} == {
+        (250, "bm25", True)
+    }  # candidates 1000 / 4
     # q1-q3 each find their own document first; q4 shares no word with any document.
     assert sum(1 for docs in pooled.values() if docs) == 3
     assert data["metrics"]["bm25"]["ndcg@10"] == pytest.approx(0.75)

@@ -33,9 +33,17 @@ from qa.store.faiss import FaissStore
 from qa.types import Block, BlockKind, Document, Progress, no_progress
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
-# Passages asked of the service per query, pooled to documents by their best one:
-# deep enough to leave at least 100 documents for Recall@100 on SciFact.
-HITS = 200
+# The service searches max(candidates, 4 k) passages per retriever before fusing, and
+# the z-score blend depends on that depth. A user asks for k <= 50 and so always gets
+# ``candidates``; BEIR asks for the most passages that keep the same depth.
+HITS_PER_CANDIDATE = 4
+
+
+def beir_hits(settings: Settings) -> int:
+    """Passages asked of the service per query (then pooled to documents by their best)."""
+    return max(settings.candidates // HITS_PER_CANDIDATE, 1)
+
+
 ASK_STAGE = "asking ({})"
 
 
@@ -149,12 +157,12 @@ def documents_of(data: BeirData) -> list[Document]:
 
 
 def document_ranking(
-    service: QAService, question: str, vector: Vectors, retriever: str
+    service: QAService, question: str, vector: Vectors, retriever: str, hits: int
 ) -> list[str]:
     """Documents in the order of their best passage in the service's own answer."""
     try:
         answer = service.ask(
-            question, HITS, retriever, include_low_confidence=True, question_vector=vector
+            question, hits, retriever, include_low_confidence=True, question_vector=vector
         )
     except InvalidQuestionError:  # an empty query ranks nothing
         return []
@@ -222,8 +230,9 @@ def run_beir(
     query_vectors = embedder.encode(texts, batch_size=settings.batch_size)
     progress("embedding queries", len(texts), len(texts))
     seconds["queries"] = time.perf_counter() - clock
+    hits = beir_hits(settings)
     service = QAService(
-        settings.with_overrides(max_k=max(settings.max_k, HITS)),
+        settings.with_overrides(max_k=max(settings.max_k, hits)),
         embedder,
         snapshot,
         # Quotes do not change the ranking; without sentence vectors "dense" costs nothing.
@@ -235,7 +244,7 @@ def run_beir(
         stage = ASK_STAGE.format(name)
         rankings[name] = {}
         for number, (qid, text) in enumerate(zip(qids, texts, strict=True)):
-            rankings[name][qid] = document_ranking(service, text, query_vectors[number], name)
+            rankings[name][qid] = document_ranking(service, text, query_vectors[number], name, hits)
             progress(stage, number + 1, len(qids))
     seconds["ranking"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -249,7 +258,7 @@ def run_beir(
             "model": embedder.model_id,
             "chunk_tokens": settings.chunk_tokens,
             "overlap": settings.overlap,
-            "ranking": f"QAService.ask, {HITS} passages pooled to documents by max",
+            "ranking": f"QAService.ask, {hits} passages pooled to documents by max",
             "fewest_documents_ranked": min(depth, default=0),
             "fusion": settings.fusion,
             "rrf_k": settings.rrf_k,

@@ -27,10 +27,9 @@ _FOLDERS = ("seeds_dir", "index_dir", "questions_path", "cache_dir")
 def project_settings(project: str | Path, **overrides: Any) -> Settings:
     """Settings (``QA_*`` variables, then ``overrides``) with relative folders under ``project``."""
     root = Path(project).expanduser().resolve()
-    base = Settings(**overrides)
-    return base.model_copy(
-        update={name: root / getattr(base, name) for name in _FOLDERS}  # absolute stays absolute
-    )
+    base = Settings.from_env(**overrides)
+    # root / an absolute path is that path: an absolute folder stays where it is.
+    return base.with_overrides(**{name: root / getattr(base, name) for name in _FOLDERS})
 
 
 class Collection:

@@ -20,6 +20,7 @@ RetrieverName = Literal["dense", "bm25", "hybrid"]
 RETRIEVERS: tuple[RetrieverName, ...] = ("dense", "bm25", "hybrid")
 QuoteMethod = Literal["dense", "lexical", "blend"]
 FusionName = Literal["blend", "rrf"]
+KeywordLevel = Literal["passage", "document"]
 
 
 # Chosen by the sweep in docs/sweep/ (see README, "Retrieval quality").
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
 
     retriever: RetrieverName = "hybrid"
     fusion: FusionName = "blend"
+    keyword_level: KeywordLevel = Field(
+        "passage",
+        description="BM25 over each passage, or over whole documents (each passage gets "
+        "its document's score: better for short documents, useless for one long one).",
+    )
     rrf_k: int = Field(60, ge=1, le=1000)
     dense_weight: float = Field(0.6, ge=0.0, le=10.0)
     bm25_weight: float = Field(0.4, ge=0.0, le=10.0)

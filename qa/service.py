@@ -16,6 +16,7 @@ from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from qa.errors import InvalidQuestionError, NotFoundError
 from qa.indexing import open_index
 from qa.retrieval import pipeline
+from qa.retrieval.document_keywords import DocumentKeywords
 from qa.retrieval.fusion import Fused
 from qa.retrieval.pipeline import Found, Query, SearchOptions, Stage
 from qa.store.snapshot import DocumentInfo, Snapshot
@@ -46,6 +47,7 @@ class QAService:
         self.options = options or SearchOptions.from_settings(settings)
         self._closed = False
         self._doc_rows: tuple[Snapshot, dict[str, npt.NDArray[np.int64]]] | None = None
+        self._doc_keywords: tuple[Snapshot, DocumentKeywords] | None = None
 
     @classmethod
     def open(
@@ -146,7 +148,21 @@ class QAService:
             include_low_confidence,
             depth,
             scope,
+            self._document_keywords(),
         )
+
+    def _document_keywords(self) -> DocumentKeywords | None:
+        """The whole-document keyword index, when chosen; built once per snapshot, since
+        it needs only the documents' text (a few seconds for thousands of abstracts)."""
+        if self.options.keyword_level != "document":
+            return None
+        snap, cached = self.snapshot, self._doc_keywords
+        if cached is None or cached[0] is not snap:
+            cached = self._doc_keywords = (
+                snap,
+                DocumentKeywords.build(snap.documents, snap.passages),
+            )
+        return cached[1]
 
     def ask(
         self,

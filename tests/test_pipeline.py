@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from qa.retrieval import pipeline
 from qa.retrieval.pipeline import ANSWERING, PIPELINE, RANKING, Found, Query
 from qa.service import QAService
+from tests.helpers import FakeEmbedder, make_settings
 
 QUESTION = "Is the Sino-Russian relationship an alliance?"
 
@@ -93,3 +95,44 @@ def test_rank_is_the_service_order_before_the_shown_top_k(
     hits, _ = fake_essay_service.search(QUESTION, vector, 1, "hybrid")
     assert hits[0].passage == fake_essay_service.snapshot.passages[ranking[0].index]
     assert [f.score for f in ranking] == sorted((f.score for f in ranking), reverse=True)
+
+
+def test_the_document_keyword_channel_gives_each_passage_its_documents_bm25(
+    tmp_path: Path,
+) -> None:
+    """Two terms that never share a passage but share a document: passage BM25 sees each
+    alone, document BM25 sees both, and gives every passage of that document one score."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    filler = " ".join(f"Sentence {n} talks about nothing in particular here." for n in range(40))
+    (seeds / "both.txt").write_text(
+        f"Both\n\nThe walrus rests on ice. {filler}\n\nA kestrel hovers above. {filler}\n",
+        encoding="utf-8",
+    )
+    (seeds / "one.txt").write_text(f"One\n\nThe walrus swims. {filler}\n", encoding="utf-8")
+    settings = make_settings(tmp_path, chunk_tokens=64)
+    by_passage = QAService.open(settings, FakeEmbedder(), rebuild=True)
+    by_document = QAService(
+        settings.with_overrides(keyword_level="document"), FakeEmbedder(), by_passage.snapshot
+    )
+    snap = by_passage.snapshot
+    question = "walrus kestrel"
+    vector = by_passage.encode_question(question)
+
+    def keyword_scores(service: QAService, **fields: object) -> dict[int, float]:
+        q = dataclasses.replace(service.query(question, vector, 5, "bm25"), **fields)  # type: ignore[arg-type]
+        found = pipeline.candidates(q, Found())
+        return dict(zip(found.bm25.rows.tolist(), found.bm25.scores.tolist(), strict=True))
+
+    passage_level, document_level = keyword_scores(by_passage), keyword_scores(by_document)
+    rows = {d: [i for i, p in enumerate(snap.passages) if p.doc_id == d] for d in ("both", "one")}
+    assert len(rows["both"]) > 2
+    # Passage level: only the passages holding a term score; document level: all of them.
+    assert set(passage_level) < set(rows["both"]) | set(rows["one"])
+    assert set(document_level) == set(rows["both"]) | set(rows["one"])
+    assert len({document_level[i] for i in rows["both"]}) == 1
+    assert len({document_level[i] for i in rows["one"]}) == 1
+    assert document_level[rows["both"][0]] > document_level[rows["one"][0]]  # both terms
+    # The scope still holds: only the chosen document's passages are candidates.
+    scoped = keyword_scores(by_document, scope=by_document.scope(["one"]))
+    assert set(scoped) == set(rows["one"])

@@ -34,10 +34,10 @@ def mcp(
     from qa.config import Settings
     from qa.mcp.stdio import run_stdio
 
-    base = Settings()
+    base = Settings.from_env()
     # Absolute paths, so a message in the assistant names the folder the server looked in.
     folders = ("seeds_dir", "index_dir", "questions_path", "cache_dir")
-    settings = base.model_copy(update={name: getattr(base, name).resolve() for name in folders})
+    settings = base.with_overrides(**{name: getattr(base, name).resolve() for name in folders})
     logging.basicConfig(
         stream=sys.stderr,
         level=settings.log_level.upper(),

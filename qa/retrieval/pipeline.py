@@ -19,13 +19,20 @@ from typing import Protocol
 
 import numpy as np
 
-from qa.config import FusionName, QuoteMethod, RetrieverName, Settings
+from qa.config import FusionName, KeywordLevel, QuoteMethod, RetrieverName, Settings
 from qa.embedding import Vectors
 from qa.retrieval.bm25 import BM25Index, tokenize
 from qa.retrieval.dedupe import distinct
+from qa.retrieval.document_keywords import DocumentKeywords
 from qa.retrieval.fusion import Fused, combine
 from qa.retrieval.quotes import choose_quote
-from qa.retrieval.rankers import Candidates, ScoreStats, bm25_ranked, dense_candidates
+from qa.retrieval.rankers import (
+    Candidates,
+    ScoreStats,
+    bm25_ranked,
+    dense_candidates,
+    ranked_scores,
+)
 from qa.store.vectors import VectorStore
 from qa.types import DocumentScope, Explain, Hit, Passage
 
@@ -36,6 +43,7 @@ class SearchOptions:
 
     retriever: RetrieverName
     fusion: FusionName
+    keyword_level: KeywordLevel
     candidates: int
     rrf_k: int
     dense_weight: float
@@ -49,6 +57,7 @@ class SearchOptions:
         return cls(
             retriever=settings.retriever,
             fusion=settings.fusion,
+            keyword_level=settings.keyword_level,
             candidates=settings.candidates,
             rrf_k=settings.rrf_k,
             dense_weight=settings.dense_weight,
@@ -95,6 +104,8 @@ class Query:
     include_low_confidence: bool = True
     depth: int = 0  # candidates per retriever; 0: the options' depth, at least 4 k
     scope: DocumentScope | None = None  # only these documents' passages; None: all
+    # With keyword_level "document": BM25 over whole documents, read by the candidates stage.
+    document_keywords: DocumentKeywords | None = None
 
     @property
     def candidate_depth(self) -> int:
@@ -132,7 +143,11 @@ def candidates(query: Query, found: Found) -> Found:
     collection, depth = query.collection, query.candidate_depth
     vector = query.vector[np.newaxis, :]
     dense = dense_candidates(collection.vectors, vector, depth, query.scope)[0]
-    bm25, bm25_stats = bm25_ranked(collection.bm25, query.text, depth, query.scope)
+    if query.document_keywords is not None:
+        scores = query.document_keywords.passage_scores(query.text)
+        bm25, bm25_stats = ranked_scores(scores, depth, query.scope)
+    else:
+        bm25, bm25_stats = bm25_ranked(collection.bm25, query.text, depth, query.scope)
     return dataclasses.replace(found, dense=dense, bm25=bm25, bm25_stats=bm25_stats)
 
 

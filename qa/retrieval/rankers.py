@@ -140,7 +140,13 @@ def bm25_ranked(
     With a ``scope``, passages outside it score zero and the statistics describe
     the scoped passages alone, so fusion puts the two retrievers on the scope's scale.
     """
-    scores = bm25.scores(question)
+    return ranked_scores(bm25.scores(question), depth, scope)
+
+
+def ranked_scores(
+    scores: npt.NDArray[np.float32], depth: int, scope: DocumentScope | None = None
+) -> tuple[Candidates, ScoreStats]:
+    """A keyword channel's candidates and score statistics from every passage's score."""
     if scope is None:
         return top_scores(scores, depth), ScoreStats.of(scores, floor=0.0)
     scoped = np.zeros_like(scores)

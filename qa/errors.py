@@ -25,6 +25,10 @@ class InvalidQuestionError(QAError):
     """A question or its parameters are out of bounds."""
 
 
+class InvalidSpanError(QAError):
+    """A span of a document outside ``0 <= start <= end <= length``."""
+
+
 class IndexMissingError(QAError):
     """No index has been built yet."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qa.store.snapshot import DocumentInfo
 from qa.types import Answer, Hit, Passage
 
 
@@ -102,3 +103,36 @@ def citation_out(p: Passage) -> CitationOut:
         lines=[p.line_start, p.line_end],
         label=p.label,
     )
+
+
+# Shared by GET /passages, GET /documents and the MCP tools that read them.
+
+
+class DocumentOut(BaseModel):
+    id: str = Field(examples=["china-russia-relations-in-the-age-of-trump"])
+    title: str
+    path: str = Field(description="Relative to the project root.", examples=["seeds/essay.txt"])
+    sha256: str
+    length: int = Field(description="Length of the text in characters.")
+
+    @classmethod
+    def of(cls, doc: DocumentInfo) -> DocumentOut:
+        return cls(
+            id=doc.doc_id, title=doc.title, path=doc.path, sha256=doc.sha256, length=doc.length
+        )
+
+
+class PassageResponse(BaseModel):
+    id: str = Field(examples=["3f2a9c0d1b4e5f67"])
+    text: str
+    tokens: int
+    citation: CitationOut
+
+    @classmethod
+    def of(cls, passage: Passage) -> PassageResponse:
+        return cls(
+            id=passage.passage_id,
+            text=passage.text,
+            tokens=passage.token_count,
+            citation=citation_out(passage),
+        )

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
 from qa.config import RETRIEVERS, Settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder, Vectors
-from qa.errors import InvalidQuestionError, NotFoundError
+from qa.errors import InvalidQuestionError, InvalidSpanError, NotFoundError
 from qa.indexing import open_index
 from qa.retrieval import pipeline
 from qa.retrieval.document_keywords import DocumentKeywords
@@ -46,8 +47,6 @@ class QAService:
         self.snapshot = snapshot
         self.options = options or SearchOptions.from_settings(settings)
         self._closed = False
-        self._doc_rows: tuple[Snapshot, dict[str, npt.NDArray[np.int64]]] | None = None
-        self._doc_keywords: tuple[Snapshot, DocumentKeywords] | None = None
 
     @classmethod
     def open(
@@ -100,7 +99,7 @@ class QAService:
             documents = [documents]
         if not documents:
             raise InvalidQuestionError("documents must list at least one document id")
-        rows = self._rows_by_document()
+        rows = self._rows_by_document
         unknown = [d for d in dict.fromkeys(documents) if d not in rows]
         if unknown:
             names = ", ".join(repr(d) for d in unknown)
@@ -111,15 +110,12 @@ class QAService:
         found = np.sort(np.concatenate([rows[d] for d in doc_ids]))
         return DocumentScope(doc_ids, found)
 
+    @cached_property
     def _rows_by_document(self) -> dict[str, npt.NDArray[np.int64]]:
-        """Snapshot rows of each document's passages, computed once per snapshot."""
+        """Snapshot rows of each document's passages (a service serves one snapshot)."""
         snap = self.snapshot
-        cached = self._doc_rows
-        if cached is None or cached[0] is not snap:
-            owners = np.array([p.doc_id for p in snap.passages], dtype=object)
-            rows = {d: np.flatnonzero(owners == d).astype(np.int64) for d in snap.documents}
-            cached = self._doc_rows = (snap, rows)
-        return cached[1]
+        owners = np.array([p.doc_id for p in snap.passages], dtype=object)
+        return {d: np.flatnonzero(owners == d).astype(np.int64) for d in snap.documents}
 
     # -- queries ------------------------------------------------------------------
 
@@ -148,21 +144,16 @@ class QAService:
             include_low_confidence,
             depth,
             scope,
-            self._document_keywords(),
+            self._document_keywords,
         )
 
+    @cached_property
     def _document_keywords(self) -> DocumentKeywords | None:
-        """The whole-document keyword index, when chosen; built once per snapshot, since
-        it needs only the documents' text (a few seconds for thousands of abstracts)."""
+        """The whole-document keyword index, when chosen; built on first use, since it
+        needs only the documents' text (a few seconds for thousands of abstracts)."""
         if self.options.keyword_level != "document":
             return None
-        snap, cached = self.snapshot, self._doc_keywords
-        if cached is None or cached[0] is not snap:
-            cached = self._doc_keywords = (
-                snap,
-                DocumentKeywords.build(snap.documents, snap.passages),
-            )
-        return cached[1]
+        return DocumentKeywords.build(self.snapshot.documents, self.snapshot.passages)
 
     def ask(
         self,
@@ -243,3 +234,17 @@ class QAService:
         if doc is None:
             raise NotFoundError(f"no document with id {doc_id!r}")
         return doc
+
+    def document_span(
+        self, doc_id: str, start: int | None, end: int | None
+    ) -> tuple[DocumentInfo, int, int]:
+        """The document and ``[start, end)`` with the defaults filled in (0, its length),
+        checked against it: ``InvalidSpanError`` for a span outside the document."""
+        doc = self.document(doc_id)
+        lo = 0 if start is None else start
+        hi = doc.length if end is None else end
+        if not 0 <= lo <= hi <= doc.length:
+            raise InvalidSpanError(
+                f"span [{lo}, {hi}) is outside document {doc_id!r} of length {doc.length}"
+            )
+        return doc, lo, hi

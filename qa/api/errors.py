@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 
-from qa.errors import InvalidQuestionError, NotFoundError, QAError
+from qa.errors import InvalidQuestionError, InvalidSpanError, NotFoundError, QAError
 
 log = logging.getLogger("qa.api")
 
@@ -114,6 +114,8 @@ def describe(errors: Sequence[Any]) -> str:
 def _qa_error_status(exc: QAError) -> tuple[int, str]:
     if isinstance(exc, InvalidQuestionError):
         return 422, "invalid_question"
+    if isinstance(exc, InvalidSpanError):
+        return 422, "invalid_span"
     if isinstance(exc, NotFoundError):
         return 404, "not_found"
     # Everything else is about the index, the seeds or the model: the service cannot answer.

@@ -7,9 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from qa.config import RetrieverName
-from qa.schemas import CitationOut, citation_out
-from qa.store.snapshot import DocumentInfo
-from qa.types import Passage
+from qa.schemas import DocumentOut
 
 
 def _not_blank(value: str) -> str:
@@ -114,20 +112,6 @@ class ReadyResponse(BaseModel):
     index_built_at: str | None = None
 
 
-class DocumentOut(BaseModel):
-    id: str = Field(examples=["china-russia-relations-in-the-age-of-trump"])
-    title: str
-    path: str = Field(description="Relative to the project root.", examples=["seeds/essay.txt"])
-    sha256: str
-    length: int = Field(description="Length of the text in characters.")
-
-    @classmethod
-    def of(cls, doc: DocumentInfo) -> DocumentOut:
-        return cls(
-            id=doc.doc_id, title=doc.title, path=doc.path, sha256=doc.sha256, length=doc.length
-        )
-
-
 class DocumentList(BaseModel):
     documents: list[DocumentOut]
 
@@ -141,19 +125,3 @@ class SpanOut(BaseModel):
 class DocumentDetail(DocumentOut):
     span: SpanOut | None = Field(default=None, description="Present when start or end is given.")
     text: str | None = Field(default=None, description="The whole text, with ?full=true.")
-
-
-class PassageResponse(BaseModel):
-    id: str = Field(examples=["3f2a9c0d1b4e5f67"])
-    text: str
-    tokens: int
-    citation: CitationOut
-
-    @classmethod
-    def of(cls, passage: Passage) -> PassageResponse:
-        return cls(
-            id=passage.passage_id,
-            text=passage.text,
-            tokens=passage.token_count,
-            citation=citation_out(passage),
-        )

@@ -12,16 +12,14 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from qa.api.errors import RETRY_AFTER_S, ApiError, invalid, responses
+from qa.api.errors import RETRY_AFTER_S, invalid, responses
 from qa.api.models import (
     DOCUMENTS_HELP,
     NOT_BLANK,
     AskRequest,
     DocumentDetail,
     DocumentList,
-    DocumentOut,
     HealthResponse,
-    PassageResponse,
     Question,
     ReadyResponse,
     SpanOut,
@@ -30,7 +28,7 @@ from qa.api.state import AppState
 from qa.batching import FastAsk
 from qa.config import RetrieverName
 from qa.errors import InvalidQuestionError
-from qa.schemas import AskResponse
+from qa.schemas import AskResponse, DocumentOut, PassageResponse
 from qa.service import QAService
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -240,17 +238,11 @@ async def document(
 
     A span outside the document (``end < start`` or ``end > length``) is a 422.
     """
-    doc = service.document(doc_id)
     span = None
-    if start is not None or end is not None:
-        lo = 0 if start is None else start
-        hi = doc.length if end is None else end
-        if hi < lo or hi > doc.length:
-            raise ApiError(
-                422,
-                "invalid_span",
-                f"span [{lo}, {hi}) is outside document {doc_id!r} of length {doc.length}",
-            )
+    if start is None and end is None:
+        doc = service.document(doc_id)
+    else:
+        doc, lo, hi = service.document_span(doc_id, start, end)
         span = SpanOut(start=lo, end=hi, text=doc.text[lo:hi])
     meta = DocumentOut.of(doc)
     return DocumentDetail(**meta.model_dump(), span=span, text=doc.text if full else None)

@@ -22,8 +22,8 @@ from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from qa.config import Settings
-from qa.errors import InvalidQuestionError, NotFoundError
-from qa.schemas import AskResponse, CitationOut, citation_out
+from qa.errors import InvalidQuestionError, InvalidSpanError, NotFoundError
+from qa.schemas import AskResponse, DocumentOut, PassageResponse
 from qa.service import QAService
 from qa.store.snapshot import DocumentInfo
 from qa.types import Answer
@@ -58,41 +58,24 @@ class Source(Protocol):
     ) -> Answer: ...
 
 
-class DocumentOut(BaseModel):
-    id: str
-    title: str
-    path: str = Field(description="Relative to the project root.")
-    sha256: str
-    length: int = Field(description="Length of the text in characters.")
+class ListedDocument(DocumentOut):
+    """A document as ``GET /documents`` lists it, plus its address as a resource."""
+
     uri: str = Field(description="The document as an MCP resource.")
 
     @classmethod
-    def of(cls, doc: DocumentInfo) -> "DocumentOut":
-        return cls(
-            id=doc.doc_id,
-            title=doc.title,
-            path=doc.path,
-            sha256=doc.sha256,
-            length=doc.length,
-            uri=document_uri(doc.doc_id),
-        )
+    def listed(cls, doc: DocumentInfo) -> "ListedDocument":
+        return cls(**DocumentOut.of(doc).model_dump(), uri=document_uri(doc.doc_id))
 
 
 class DocumentList(BaseModel):
-    documents: list[DocumentOut]
+    documents: list[ListedDocument]
 
 
-class DocumentText(DocumentOut):
+class DocumentText(ListedDocument):
     start: int = Field(description="Offset of `text` in the document.")
     end: int = Field(description="End offset, exclusive: text == document[start:end].")
     text: str
-
-
-class PassageOut(BaseModel):
-    id: str
-    text: str
-    tokens: int
-    citation: CitationOut
 
 
 def document_uri(doc_id: str) -> str:
@@ -228,19 +211,14 @@ def build_server(source: Source, settings: Settings, lifespan: Lifespan | None =
     @server.tool(annotations=read_only)
     async def get_passage(
         id: Annotated[str, Field(description="A passage id, as returned by search.")],
-    ) -> PassageOut:
+    ) -> PassageResponse:
         """One passage with its citation, to quote it exactly or check a search result."""
         service = await ready()
         try:
             passage = service.passage(id)
         except NotFoundError as exc:
             raise ToolError(str(exc)) from None
-        return PassageOut(
-            id=passage.passage_id,
-            text=passage.text,
-            tokens=passage.token_count,
-            citation=citation_out(passage),
-        )
+        return PassageResponse.of(passage)
 
     @server.tool(annotations=read_only)
     async def get_document(
@@ -264,21 +242,17 @@ def build_server(source: Source, settings: Settings, lifespan: Lifespan | None =
                 raise _invalid(name, "input should be greater than or equal to 0")
         service = await ready()
         try:
-            doc = service.document(id)
-        except NotFoundError as exc:
+            doc, lo, hi = service.document_span(id, start, end)
+        except (NotFoundError, InvalidSpanError) as exc:
             raise ToolError(str(exc)) from None
-        lo = 0 if start is None else start
-        hi = doc.length if end is None else end
-        if hi < lo or hi > doc.length:
-            raise ToolError(f"span [{lo}, {hi}) is outside document {id!r} of length {doc.length}")
-        meta = DocumentOut.of(doc)
+        meta = ListedDocument.listed(doc)
         return DocumentText(**meta.model_dump(), start=lo, end=hi, text=doc.text[lo:hi])
 
     @server.tool(annotations=read_only)
     async def list_documents() -> DocumentList:
         """Every document in the collection: ids for `documents` in search, titles, lengths."""
         service = await ready()
-        return DocumentList(documents=[DocumentOut.of(d) for d in service.documents()])
+        return DocumentList(documents=[ListedDocument.listed(d) for d in service.documents()])
 
     @server.resource(DOCUMENT_URI, mime_type="text/plain", title="A document's full text")
     async def document_resource(doc_id: str) -> str:
